@@ -1,0 +1,57 @@
+/**
+ * The error catalogue: every failure the product reports has one stable code, defined once
+ * here with its message template, HTTP status and retryability. Codes follow
+ * `MCPV8_ERR_<AREA>_<PROBLEM>` and are never renamed or reused; `docs/errors.md` lists them
+ * all (a test keeps the two in step).
+ */
+import { format } from 'node:util';
+
+/** How one error code behaves at the edges. */
+export interface ErrorDefinition {
+  /** HTTP status the REST API answers with. */
+  readonly statusCode: number;
+  /** `util.format` template; `%s`/`%d` slots take the arguments given at the throw site. */
+  readonly template: string;
+  /** True when the same call may succeed later unchanged (queue full, service unavailable). */
+  readonly retryable: boolean;
+}
+
+function define(statusCode: number, template: string, opts: { retryable?: boolean } = {}): ErrorDefinition {
+  return Object.freeze({ statusCode, template, retryable: opts.retryable ?? false });
+}
+
+export const ERRORS = Object.freeze({
+  MCPV8_ERR_CONFIG_INVALID: define(400, 'invalid configuration: %s'),
+  MCPV8_ERR_SERVER_INTERNAL: define(500, 'internal error: %s'),
+} satisfies Record<string, ErrorDefinition>);
+
+/** A stable error code from the catalogue. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The one error class of the product: a code from the catalogue plus structured details. */
+export class Mcpv8Error extends Error {
+  override readonly name = 'Mcpv8Error';
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly retryable: boolean;
+  /** Machine-readable context (offending field, limits); never secrets. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    args: readonly unknown[] = [],
+    opts: { details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    const def = ERRORS[code];
+    super(format(def.template, ...args), { cause: opts.cause });
+    this.code = code;
+    this.statusCode = def.statusCode;
+    this.retryable = def.retryable;
+    this.details = Object.freeze({ ...opts.details });
+  }
+}
+
+/** True for an {@link Mcpv8Error}, optionally of one code. */
+export function isMcpv8Error(err: unknown, code?: ErrorCode): err is Mcpv8Error {
+  return err instanceof Mcpv8Error && (code === undefined || err.code === code);
+}

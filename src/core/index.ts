@@ -1,0 +1,5 @@
+/**
+ * The domain shared by the three roles (gateway, controller, runner): schemas, interfaces,
+ * errors and conditions. No I/O happens here, and nothing here imports from other folders.
+ */
+export * from './errors.ts';

@@ -1,0 +1,10 @@
+// `npm test`: unit and embedded behaviour suites; needs nothing but Node 24.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    exclude: ['test/integration/**', 'test/e2e/**', 'node_modules/**'],
+    testTimeout: 20_000,
+  },
+});
