@@ -23,6 +23,13 @@ function define(statusCode: number, template: string, opts: { retryable?: boolea
 export const ERRORS = Object.freeze({
   MCPV8_ERR_CONFIG_INVALID: define(400, 'invalid configuration: %s'),
   MCPV8_ERR_SERVER_INTERNAL: define(500, 'internal error: %s'),
+  MCPV8_ERR_MODULE_SPECIFIER_INVALID: define(400, 'cannot import %s: %s'),
+  MCPV8_ERR_MODULE_NOT_FOUND: define(404, 'cannot import %s: %s answered %d'),
+  MCPV8_ERR_MODULE_FETCH_FAILED: define(502, 'cannot import %s: %s', { retryable: true }),
+  MCPV8_ERR_MODULE_TOO_LARGE: define(413, 'cannot import %s: source exceeds %d bytes'),
+  MCPV8_ERR_MODULE_REDIRECT_LIMIT: define(508, 'cannot import %s: more than %d redirects'),
+  MCPV8_ERR_MODULE_INVALID: define(422, 'cannot import %s: %s'),
+  MCPV8_ERR_POLICY_DENIED: define(403, '%s denied by policy: %s'),
 } satisfies Record<string, ErrorDefinition>);
 
 /** A stable error code from the catalogue. */
