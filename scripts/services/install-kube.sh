@@ -51,7 +51,7 @@ build_kube() {
   rm -rf "$w"; mkdir -p "$w"
   log "fetching k8s.io/kubernetes@$ver from the module proxy"
   local dl gomod info build_date
-  dl="$(cd "$w" && go mod download -json "k8s.io/kubernetes@$ver")"
+  dl="$(cd "$w" && go mod download -json "k8s.io/kubernetes@$ver")" || { log "cannot fetch k8s.io/kubernetes@$ver: $dl"; return 1; }
   gomod="$(json_field GoMod <<<"$dl")"
   info="$(json_field Info <<<"$dl")"
   build_date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$info")"
@@ -92,8 +92,8 @@ build_kube() {
     t0="$(now)"
     (cd "$w" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$w/$name" "$pkg")
     log "built $name-$ver in $(elapsed "$t0") s"
-    "$w/$name" --version 2>&1 | grep -q "Kubernetes $ver" || {
-      log "$name --version does not report $ver: $("$w/$name" --version 2>&1)"; return 1; }
+    p="$("$w/$name" --version 2>&1)"
+    [ "$p" = "Kubernetes $ver" ] || { log "$name --version does not report $ver: $p"; return 1; }
     mv -f "$w/$name" "$MCPV8_BIN_DIR/$name-$ver"
   done
   rm -rf "$w"
@@ -110,7 +110,7 @@ build_etcd() {
   rm -rf "$w"; mkdir -p "$w"
   log "fetching go.etcd.io/etcd/server/v3@$ver from the module proxy"
   local dl gomod
-  dl="$(cd "$w" && go mod download -json "go.etcd.io/etcd/server/v3@$ver")"
+  dl="$(cd "$w" && go mod download -json "go.etcd.io/etcd/server/v3@$ver")" || { log "cannot fetch go.etcd.io/etcd/server/v3@$ver: $dl"; return 1; }
   gomod="$(json_field GoMod <<<"$dl")"
   {
     echo "module mcpv8.local/etcdbuild"
@@ -136,24 +136,29 @@ EOF
   (cd "$w" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
     -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-proxy" -o "$w/etcd" .)
   log "built $name in $(elapsed "$t0") s"
-  "$w/etcd" --version | grep -q "etcd Version: ${ver#v}" || {
-    log "etcd --version does not report $ver: $("$w/etcd" --version 2>&1)"; return 1; }
+  local out; out="$("$w/etcd" --version 2>&1)"
+  case "$out" in *"etcd Version: ${ver#v}"*) ;; *) log "etcd --version does not report $ver: $out"; return 1 ;; esac
   mv -f "$w/etcd" "$MCPV8_BIN_DIR/$name"
   rm -rf "$w"
 }
 
-# Fallback: Debian's etcd-server, only if the building route failed. Kubernetes >= 1.34 wants
-# etcd >= 3.5 (bookworm ships 3.4), so it is accepted only when new enough.
+# Fallback: Debian's etcd-server, only if building etcd failed. It is accepted only when at least
+# kubeadm's MinExternalEtcdVersion of Kubernetes 1.37 (3.5.24): bookworm's 3.4.23 is older, and
+# has the watch-progress bugs the apiserver's feature checker works around (fixed in 3.4.31/3.5.13).
+ETCD_MIN_VERSION=3.5.24
+version_ok() { [ "$(printf '%s\n%s\n' "$ETCD_MIN_VERSION" "$1" | sort -V | head -n1)" = "$ETCD_MIN_VERSION" ]; }
 debian_etcd() {
+  local v
   if ! command -v etcd >/dev/null 2>&1; then
-    log "installing Debian etcd-server"
-    apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >&2
+    apt-get update >&2
+    v="$(apt-cache policy etcd-server | sed -n 's/^ *Candidate: \([0-9.]*\).*/\1/p')"
+    version_ok "${v:-0}" || { log "Debian etcd-server ${v:-(none)} is too old (needs >= $ETCD_MIN_VERSION)"; return 1; }
+    log "installing Debian etcd-server $v"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server >&2
   fi
-  local v; v="$(etcd --version | sed -n 's/^etcd Version: //p')"
-  case "$v" in
-    3.[5-9].*|[4-9].*) command -v etcd ;;
-    *) log "Debian etcd $v is too old for Kubernetes $KUBE_VERSION (needs >= 3.5)"; return 1 ;;
-  esac
+  v="$(etcd --version | sed -n 's/^etcd Version: //p')"
+  version_ok "$v" || { log "etcd $v on PATH is too old (needs >= $ETCD_MIN_VERSION)"; return 1; }
+  command -v etcd
 }
 
 # --- main ------------------------------------------------------------------------------------
@@ -172,7 +177,9 @@ fi
 case "$KUBE_VERSION" in v1.*.*) ;; *) log "bad Kubernetes version '$KUBE_VERSION'"; exit 1 ;; esac
 
 build_kube "$KUBE_VERSION"
-if build_etcd "$ETCD_VERSION"; then
+# A subshell outside any `if`/`||`, so errexit stays in force inside build_etcd.
+set +e; (set -e; build_etcd "$ETCD_VERSION"); etcd_rc=$?; set -e
+if [ "$etcd_rc" = 0 ]; then
   etcd_bin="$MCPV8_BIN_DIR/etcd-$ETCD_VERSION"
 else
   log "building etcd $ETCD_VERSION failed; trying Debian's etcd-server"

@@ -3,3 +3,5 @@
  * errors and conditions. No I/O happens here, and nothing here imports from other folders.
  */
 export * from './errors.ts';
+export * from './api/execution.ts';
+export * from './runner-pool.ts';

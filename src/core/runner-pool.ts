@@ -1,0 +1,41 @@
+/**
+ * RunnerPool: where executions actually run. The local implementation supervises child
+ * processes; the cluster one dispatches to runner pods. Either way user code never runs in the
+ * caller's process.
+ */
+import type { CellLanguage, ExecutionOutcome, OutputLevel } from './api/execution.ts';
+
+export interface RunRequest {
+  executionId: string;
+  code: string;
+  language: CellLanguage;
+  /** Requested isolate heap cap, MiB (4–64; below 8 is raised to 8). */
+  heapMb: number;
+  timeoutMs: number;
+}
+
+/** Snapshot of a pool's state, for metrics and readiness. */
+export interface RunnerPoolStats {
+  runners: number;
+  ready: number;
+  busy: number;
+  waiting: number;
+  restarts: number;
+}
+
+export interface RunnerPool {
+  /**
+   * Runs one execution to its end and resolves with its outcome; never rejects for anything the
+   * user's code does (crashes, OOM, timeouts become outcomes). Aborting `signal` cancels it: the
+   * outcome is then `cancelled`, within 50 ms when the runner cooperates and ~1 s when it must be
+   * killed. Safe to call concurrently; calls beyond the pool's capacity wait in FIFO order.
+   */
+  run(
+    req: RunRequest,
+    onOutput: (level: OutputLevel, text: string) => void,
+    signal: AbortSignal,
+  ): Promise<ExecutionOutcome>;
+  stats(): RunnerPoolStats;
+  /** Stops every runner; executions still running end as failed/RunnerCrashed. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,359 @@
+/**
+ * The local RunnerPool: N runner child processes (the same program a runner pod runs), each
+ * with an IPC channel. The supervisor replaces a runner that dies, enforces a per-process memory
+ * cap by reading its RSS, kills a runner that stops answering or overruns a deadline, and turns
+ * every such event into an outcome for the executions it was running — never touching the
+ * executions of other runners.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  FailureReason,
+  type ExecutionOutcome,
+  type OutputLevel,
+  type RunRequest,
+  type RunnerPool,
+  type RunnerPoolStats,
+} from '../core/index.ts';
+import { RunnerMessageSchema, type ParentMessage } from '../runner/protocol.ts';
+import type { RunnerOptions } from '../runner/runner-process.ts';
+
+export interface ChildRunnerPoolOptions {
+  /** Number of runner processes. */
+  runners: number;
+  /** Executions one runner runs at once (1 keeps a crash's blast radius to one execution). */
+  concurrencyPerRunner: number;
+  /** A runner whose resident memory exceeds this is killed; its executions fail OutOfMemory. */
+  maxRunnerRssBytes: number;
+  /** A runner silent for this long is considered hung and replaced. */
+  heartbeatTimeoutMs: number;
+  /** How long past its deadline an execution may take before its runner is killed. */
+  deadlineGraceMs: number;
+  /** How long a cancelled execution may take to stop before its runner is killed. */
+  cancelGraceMs: number;
+  /** Environment of runner processes; secrets of the parent are not passed on. */
+  env: NodeJS.ProcessEnv;
+  runner: Partial<RunnerOptions>;
+}
+
+export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
+  runners: 2,
+  concurrencyPerRunner: 1,
+  maxRunnerRssBytes: 768 * 1024 * 1024,
+  heartbeatTimeoutMs: 10_000,
+  deadlineGraceMs: 2000,
+  cancelGraceMs: 1000,
+  env: {},
+  runner: {},
+};
+
+const WATCHDOG_INTERVAL_MS = 100;
+const PAGE_SIZE = 4096;
+
+interface Pending {
+  req: RunRequest;
+  onOutput: (level: OutputLevel, text: string) => void;
+  resolve: (o: ExecutionOutcome) => void;
+  startedAt: number;
+  cancelledAt?: number;
+}
+
+interface Runner {
+  child: ChildProcess;
+  pid: number;
+  ready: boolean;
+  running: Map<string, Pending>;
+  lastSeen: number;
+  killedFor?: 'memory' | 'hung' | 'deadline' | 'cancel' | 'close';
+  stderrTail: string;
+}
+
+const ENTRY = fileURLToPath(
+  new URL(`../runner/child-entry${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
+
+export class ChildRunnerPool implements RunnerPool {
+  readonly #opts: ChildRunnerPoolOptions;
+  readonly #runners = new Set<Runner>();
+  readonly #waiting: Array<() => void> = [];
+  readonly #watchdog: NodeJS.Timeout;
+  #restarts = 0;
+  #closed = false;
+  #recentExits: number[] = [];
+
+  constructor(opts: Partial<ChildRunnerPoolOptions> = {}) {
+    this.#opts = { ...DEFAULT_CHILD_RUNNER_POOL_OPTIONS, ...opts };
+    for (let i = 0; i < this.#opts.runners; i++) this.#spawn();
+    this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
+    this.#watchdog.unref();
+  }
+
+  /** Resolves when every runner has reported ready (or `timeoutMs` passed). */
+  async whenReady(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.#runners].some((r) => !r.ready)) {
+      if (Date.now() > deadline) throw new Error('runners did not become ready in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async run(
+    req: RunRequest,
+    onOutput: (level: OutputLevel, text: string) => void,
+    signal: AbortSignal,
+  ): Promise<ExecutionOutcome> {
+    const queuedAt = Date.now();
+    let runner: Runner | undefined;
+    while (!(runner = this.#freeRunner())) {
+      if (this.#closed)
+        return failed(req, queuedAt, FailureReason.RunnerCrashed, 'the runner pool is closed');
+      if (signal.aborted) return cancelled(req, queuedAt);
+      await new Promise<void>((resolve) => {
+        this.#waiting.push(resolve);
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    if (signal.aborted) return cancelled(req, queuedAt);
+    const target = runner;
+    return new Promise<ExecutionOutcome>((resolve) => {
+      const pending: Pending = { req, onOutput, startedAt: Date.now(), resolve };
+      const onAbort = () => {
+        pending.cancelledAt = Date.now();
+        this.#send(target, { type: 'cancel', executionId: req.executionId });
+      };
+      pending.resolve = (o) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(o);
+      };
+      target.running.set(req.executionId, pending);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#send(target, { type: 'run', ...req });
+    });
+  }
+
+  stats(): RunnerPoolStats {
+    const all = [...this.#runners];
+    return {
+      runners: all.length,
+      ready: all.filter((r) => r.ready).length,
+      busy: all.reduce((n, r) => n + r.running.size, 0),
+      waiting: this.#waiting.length,
+      restarts: this.#restarts,
+    };
+  }
+
+  /** PID of the runner process running `executionId`, if it is running. */
+  pidOf(executionId: string): number | undefined {
+    for (const r of this.#runners) if (r.running.has(executionId)) return r.pid;
+    return undefined;
+  }
+
+  /** PIDs of the live runner processes (for tests and diagnostics). */
+  pids(): number[] {
+    return [...this.#runners].map((r) => r.pid);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    const exits = [...this.#runners].map(
+      (r) =>
+        new Promise<void>((resolve) => {
+          if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
+          r.child.once('exit', () => resolve());
+          r.killedFor = 'close';
+          r.child.kill('SIGKILL');
+        }),
+    );
+    for (const wake of this.#waiting.splice(0)) wake();
+    await Promise.all(exits);
+  }
+
+  #freeRunner(): Runner | undefined {
+    let best: Runner | undefined;
+    for (const r of this.#runners) {
+      if (r.ready && !r.killedFor && r.running.size < this.#opts.concurrencyPerRunner) {
+        if (!best || r.running.size < best.running.size) best = r;
+      }
+    }
+    return best;
+  }
+
+  #spawn(): void {
+    const runnerOpts = this.#opts.runner;
+    const pages = runnerOpts.maxWasmPages ?? 4096;
+    const child = fork(ENTRY, ['--options', JSON.stringify(runnerOpts)], {
+      execArgv: ['--no-node-snapshot', `--wasm-max-mem-pages=${pages}`],
+      env: this.#opts.env,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    const runner: Runner = {
+      child,
+      pid: child.pid ?? -1,
+      ready: false,
+      running: new Map(),
+      lastSeen: Date.now(),
+      stderrTail: '',
+    };
+    this.#runners.add(runner);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      runner.stderrTail = (runner.stderrTail + chunk).slice(-4096);
+    });
+    child.on('message', (raw) => this.#onMessage(runner, raw));
+    child.on('error', () => {
+      // 'exit' follows and handles the runner's executions.
+    });
+    child.once('exit', (code, sig) => this.#onExit(runner, code, sig));
+  }
+
+  #onMessage(runner: Runner, raw: unknown): void {
+    runner.lastSeen = Date.now();
+    const parsed = RunnerMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      // A runner that speaks nonsense may be compromised: stop trusting it.
+      runner.killedFor ??= 'hung';
+      runner.child.kill('SIGKILL');
+      return;
+    }
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'ready':
+        runner.ready = true;
+        this.#wakeOne();
+        break;
+      case 'output':
+        runner.running.get(msg.executionId)?.onOutput(msg.level, msg.text);
+        break;
+      case 'outcome': {
+        const pending = runner.running.get(msg.executionId);
+        if (!pending) break;
+        runner.running.delete(msg.executionId);
+        pending.resolve(msg.outcome);
+        this.#wakeOne();
+        break;
+      }
+      case 'heartbeat':
+        break;
+    }
+  }
+
+  #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#runners.delete(runner);
+    const oomInLog = /out of memory|heap limit|allocation failed|memory limit/i.test(runner.stderrTail);
+    for (const pending of runner.running.values()) {
+      const { req } = pending;
+      if (pending.cancelledAt !== undefined) pending.resolve(cancelled(req, pending.startedAt));
+      else if (runner.killedFor === 'memory' || oomInLog) {
+        pending.resolve(
+          failed(
+            req,
+            pending.startedAt,
+            FailureReason.OutOfMemory,
+            'the execution exceeded the runner memory limit',
+          ),
+        );
+      } else if (runner.killedFor === 'deadline') {
+        pending.resolve(timedOut(req, pending.startedAt));
+      } else {
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
+        pending.resolve(
+          failed(req, pending.startedAt, FailureReason.RunnerCrashed, `the runner process died (${how})`),
+        );
+      }
+    }
+    runner.running.clear();
+    if (this.#closed) return;
+    this.#restarts++;
+    // Back off when runners die in a loop (e.g. a broken installation), instead of spinning.
+    const now = Date.now();
+    this.#recentExits = [...this.#recentExits.filter((t) => now - t < 10_000), now];
+    const delay = this.#recentExits.length > 5 ? 1000 : 0;
+    setTimeout(() => {
+      if (!this.#closed) this.#spawn();
+    }, delay).unref();
+    this.#wakeOne();
+  }
+
+  #watch(): void {
+    const now = Date.now();
+    for (const r of this.#runners) {
+      if (r.killedFor) continue;
+      const rss = readRss(r.pid);
+      if (rss > this.#opts.maxRunnerRssBytes) this.#kill(r, 'memory');
+      else if (now - r.lastSeen > this.#opts.heartbeatTimeoutMs) this.#kill(r, 'hung');
+      else {
+        for (const p of r.running.values()) {
+          if (p.cancelledAt !== undefined && now - p.cancelledAt > this.#opts.cancelGraceMs)
+            this.#kill(r, 'cancel');
+          else if (now - p.startedAt > p.req.timeoutMs + this.#opts.deadlineGraceMs)
+            this.#kill(r, 'deadline');
+        }
+      }
+    }
+  }
+
+  #kill(r: Runner, why: NonNullable<Runner['killedFor']>): void {
+    r.killedFor ??= why;
+    r.child.kill('SIGKILL');
+  }
+
+  #send(r: Runner, msg: ParentMessage): void {
+    if (r.child.connected) r.child.send(msg);
+  }
+
+  #wakeOne(): void {
+    this.#waiting.shift()?.();
+  }
+}
+
+/** Resident set size of a process from /proc (0 when it is gone). */
+function readRss(pid: number): number {
+  try {
+    const resident = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    return resident * PAGE_SIZE;
+  } catch {
+    return 0;
+  }
+}
+
+function base(req: RunRequest, startedAt: number) {
+  return {
+    effectiveHeapMb: Math.max(8, req.heapMb),
+    durationMs: Date.now() - startedAt,
+    outputBytes: 0,
+    outputTruncated: false,
+  };
+}
+
+function failed(
+  req: RunRequest,
+  startedAt: number,
+  reason: FailureReason,
+  message: string,
+): ExecutionOutcome {
+  return { status: 'failed', error: { reason, name: 'Error', message }, ...base(req, startedAt) };
+}
+
+function cancelled(req: RunRequest, startedAt: number): ExecutionOutcome {
+  return {
+    status: 'cancelled',
+    error: { reason: FailureReason.Cancelled, name: 'AbortError', message: 'the execution was cancelled' },
+    ...base(req, startedAt),
+  };
+}
+
+function timedOut(req: RunRequest, startedAt: number): ExecutionOutcome {
+  return {
+    status: 'timed_out',
+    error: {
+      reason: FailureReason.Timeout,
+      name: 'TimeoutError',
+      message: `the execution exceeded its ${req.timeoutMs / 1000} s time limit`,
+    },
+    ...base(req, startedAt),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Runs one execution's cell in a sandbox and turns what happened into an ExecutionOutcome:
+ * transform (TS strip, REPL rewrite), run under the limits, meter the console output.
+ */
+import { FailureReason, type CellLanguage, type ExecutionOutcome, type OutputLevel } from '../core/index.ts';
+import { CellSyntaxError, transformCell } from './cell/transform-cell.ts';
+import type { Recorder } from './recorder.ts';
+import { PRELUDE_FILENAME } from './sandbox/sandbox-source.ts';
+import type { CellRunResult, HostCallHandler, Sandbox } from './sandbox/sandbox.ts';
+import type { ModuleSourceLoader } from './modules/module-source-loader.ts';
+
+export interface CellRequest {
+  code: string;
+  language: CellLanguage;
+  timeoutMs: number;
+}
+
+export interface ExecuteCellOptions {
+  sandbox: Sandbox;
+  recorder: Recorder;
+  signal: AbortSignal;
+  /** Receives each console record as it is produced (already metered). */
+  onOutput: (level: OutputLevel, text: string) => void;
+  maxOutputBytes: number;
+  /** Host calls other than `import` (fetch, fs: added by the policy layer). */
+  hostCall?: HostCallHandler;
+  /** Where `import` gets module sources; without it a cell cannot import. */
+  modules?: { loader: ModuleSourceLoader; cdnBase: string };
+  /** Start of the execution's clock (the timeout counts from here). */
+  startedAt?: number;
+}
+
+export async function executeCell(cell: CellRequest, opts: ExecuteCellOptions): Promise<ExecutionOutcome> {
+  const startedAt = opts.startedAt ?? Date.now();
+  const meter = new OutputMeter(opts.maxOutputBytes, opts.onOutput);
+  const base = () => ({
+    effectiveHeapMb: opts.sandbox.effectiveHeapMb,
+    durationMs: Date.now() - startedAt,
+    outputBytes: meter.bytes,
+    outputTruncated: meter.truncated,
+  });
+  const filename = cell.language === 'typescript' ? 'cell.ts' : 'cell.js';
+  let code: string;
+  try {
+    code = transformCell(cell.code, cell.language, { settle: '__mcpv8.settle' }).code;
+  } catch (err) {
+    if (err instanceof CellSyntaxError) {
+      return {
+        status: 'failed',
+        error: {
+          reason: FailureReason.SyntaxError,
+          name: 'SyntaxError',
+          message: err.message,
+          stack: `SyntaxError: ${err.message}\n    at ${filename}:${err.line}:${err.column}`,
+        },
+        ...base(),
+      };
+    }
+    throw err;
+  }
+  const result = await opts.sandbox.run({
+    code,
+    filename,
+    deadline: startedAt + cell.timeoutMs,
+    signal: opts.signal,
+    recorder: opts.recorder,
+    onOutput: (level, text) => meter.write(level, text),
+    hostCall: (op, payload, signal) => hostCall(opts, op, payload, signal),
+  });
+  return { ...toOutcome(result, cell.timeoutMs), ...base() };
+}
+
+async function hostCall(
+  opts: ExecuteCellOptions,
+  op: string,
+  payload: string,
+  signal: AbortSignal,
+): Promise<string> {
+  if (op === 'import') {
+    if (!opts.modules) throw new Error('import is not available in this sandbox');
+    const { specifier } = JSON.parse(payload) as { specifier: unknown };
+    if (typeof specifier !== 'string') throw new TypeError('import specifier must be a string');
+    return opts.sandbox.moduleLinker(opts.modules.loader, opts.modules.cdnBase).import(specifier, signal);
+  }
+  if (!opts.hostCall) throw new Error(`${op} is not available in this sandbox`);
+  return opts.hostCall(op, payload, signal);
+}
+
+type OutcomeCore = Omit<
+  ExecutionOutcome,
+  'effectiveHeapMb' | 'durationMs' | 'outputBytes' | 'outputTruncated'
+>;
+
+function toOutcome(r: CellRunResult, timeoutMs: number): OutcomeCore {
+  switch (r.kind) {
+    case 'completed':
+      return {
+        status: 'completed',
+        ...(r.result !== undefined && { result: r.result }),
+        resultType: r.resultType,
+        ...(r.resultTruncated && { resultTruncated: true }),
+      };
+    case 'threw':
+      return {
+        status: 'failed',
+        error: {
+          reason: FailureReason.Error,
+          name: r.error.name,
+          message: r.error.message,
+          stack: cleanStack(r.error.stack),
+        },
+      };
+    case 'syntax_error':
+      return { status: 'failed', error: { reason: FailureReason.SyntaxError, ...r.error } };
+    case 'out_of_memory':
+      return {
+        status: 'failed',
+        error: {
+          reason: FailureReason.OutOfMemory,
+          name: 'RangeError',
+          message: 'the execution exceeded its memory limit',
+        },
+      };
+    case 'timed_out':
+      return {
+        status: 'timed_out',
+        error: {
+          reason: FailureReason.Timeout,
+          name: 'TimeoutError',
+          message: `the execution exceeded its ${timeoutMs / 1000} s time limit`,
+        },
+      };
+    case 'cancelled':
+      return {
+        status: 'cancelled',
+        error: {
+          reason: FailureReason.Cancelled,
+          name: 'AbortError',
+          message: 'the execution was cancelled',
+        },
+      };
+  }
+}
+
+/** Drops the prelude's own frames: the user should see only their code. */
+function cleanStack(stack: string | undefined): string | undefined {
+  return stack
+    ?.split('\n')
+    .filter((line) => !line.includes(PRELUDE_FILENAME))
+    .join('\n');
+}
+
+/**
+ * Counts console bytes (UTF-8) and cuts the stream at the cap with one marker line, so a cell
+ * that prints without end costs bounded memory and bandwidth.
+ */
+export class OutputMeter {
+  bytes = 0;
+  truncated = false;
+  readonly #max: number;
+  readonly #sink: (level: OutputLevel, text: string) => void;
+
+  constructor(maxBytes: number, sink: (level: OutputLevel, text: string) => void) {
+    this.#max = maxBytes;
+    this.#sink = sink;
+  }
+
+  write(level: OutputLevel, text: string): void {
+    if (this.truncated) return;
+    const size = Buffer.byteLength(text) + 1;
+    if (this.bytes + size > this.#max) {
+      this.truncated = true;
+      this.#sink('warn', `[output truncated: the execution printed more than ${this.#max} bytes]`);
+      return;
+    }
+    this.bytes += size;
+    this.#sink(level, text);
+  }
+}

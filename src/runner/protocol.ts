@@ -1,0 +1,59 @@
+/**
+ * The typed messages between a runner process and whoever drives it (the local supervisor over
+ * IPC; later the controller over NATS). Both sides validate what they receive: the runner
+ * executes hostile code, so its messages are untrusted too.
+ */
+import { z } from 'zod';
+import {
+  CellLanguageSchema,
+  ExecutionOutcomeSchema,
+  HEAP_MB_MAX,
+  HEAP_MB_MIN,
+  OutputLevelSchema,
+  TIMEOUT_SECONDS_MAX,
+} from '../core/index.ts';
+
+/** Largest cell source accepted (characters). */
+export const MAX_CELL_CHARS = 1 << 20;
+/** Largest console record carried in one message (characters). */
+export const MAX_OUTPUT_TEXT_CHARS = 1 << 20;
+
+const ExecutionIdSchema = z.string().min(1).max(128);
+
+export const RunMessageSchema = z.object({
+  type: z.literal('run'),
+  executionId: ExecutionIdSchema,
+  code: z.string().max(MAX_CELL_CHARS),
+  language: CellLanguageSchema,
+  heapMb: z.number().int().min(HEAP_MB_MIN).max(HEAP_MB_MAX),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(1)
+    .max(TIMEOUT_SECONDS_MAX * 1000),
+});
+export type RunMessage = z.infer<typeof RunMessageSchema>;
+
+export const ParentMessageSchema = z.discriminatedUnion('type', [
+  RunMessageSchema,
+  z.object({ type: z.literal('cancel'), executionId: ExecutionIdSchema }),
+  z.object({ type: z.literal('shutdown') }),
+]);
+export type ParentMessage = z.infer<typeof ParentMessageSchema>;
+
+export const RunnerMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready'), pid: z.number().int() }),
+  z.object({
+    type: z.literal('output'),
+    executionId: ExecutionIdSchema,
+    level: OutputLevelSchema,
+    text: z.string().max(MAX_OUTPUT_TEXT_CHARS),
+  }),
+  z.object({ type: z.literal('outcome'), executionId: ExecutionIdSchema, outcome: ExecutionOutcomeSchema }),
+  z.object({
+    type: z.literal('heartbeat'),
+    rssBytes: z.number().int().nonnegative(),
+    running: z.number().int().nonnegative(),
+  }),
+]);
+export type RunnerMessage = z.infer<typeof RunnerMessageSchema>;

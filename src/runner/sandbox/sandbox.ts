@@ -1,0 +1,314 @@
+/**
+ * One isolate with one context and the prelude installed: the unit a cell runs in. A sandbox is
+ * created ahead of need (see SandboxPool), bound to one execution at a time, and disposed when
+ * its state must not outlive the execution (stateless mode, timeout, cancellation, OOM).
+ *
+ * Limits are enforced from the host: a wall-clock deadline and cancellation dispose the isolate
+ * (which also stops code that resumed after awaiting a host promise, where isolated-vm's own
+ * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
+ */
+import ivm from 'isolated-vm';
+import { HEAP_MB_EFFECTIVE_MIN, type OutputLevel } from '../../core/index.ts';
+import type { InspectorOptions } from './inspector.ts';
+import type { PreludeOptions } from './prelude.ts';
+import { PRELUDE_FILENAME, PRELUDE_SOURCE } from './sandbox-source.ts';
+import type { Recorder } from '../recorder.ts';
+import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
+import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
+
+const LEVELS: ReadonlySet<string> = new Set(['log', 'info', 'warn', 'error', 'debug']);
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+const MAX_HOST_PAYLOAD_CHARS = 1 << 20;
+
+export interface SandboxOptions {
+  /** Requested heap cap in MiB; raised to 8 when lower (see `effectiveHeapMb`). */
+  heapMb: number;
+  maxOutputBytes: number;
+  maxResultBytes: number;
+  maxTimers: number;
+  maxWasmPages: number;
+  inspector?: InspectorOptions;
+  /** Called when V8 loses control of the isolate; the process must not go on serving. */
+  onCatastrophicError?: (message: string) => void;
+}
+
+/** Performs a host call requested by the cell (module import, later fetch and fs). */
+export type HostCallHandler = (op: string, payload: string, signal: AbortSignal) => Promise<string>;
+
+/** Everything one cell run needs from its caller. */
+export interface CellRunOptions {
+  /** Classic-script source produced by transformCell, wrapped in `__mcpv8.settle(…)`. */
+  code: string;
+  /** Name the cell's frames carry in stack traces. */
+  filename: string;
+  /** Epoch ms after which the run is stopped as timed out. */
+  deadline: number;
+  signal: AbortSignal;
+  recorder: Recorder;
+  onOutput(level: OutputLevel, text: string): void;
+  hostCall?: HostCallHandler;
+}
+
+/** How a cell run ended, before it is turned into an ExecutionOutcome. */
+export type CellRunResult =
+  | { kind: 'completed'; result?: string; resultType: string; resultTruncated: boolean }
+  | { kind: 'threw'; error: { name: string; message: string; stack?: string } }
+  | { kind: 'timed_out' }
+  | { kind: 'cancelled' }
+  | { kind: 'out_of_memory'; message: string }
+  | { kind: 'syntax_error'; error: { name: string; message: string; stack?: string } };
+
+interface Binding {
+  run: CellRunOptions;
+  timers: Map<number, NodeJS.Timeout>;
+  inflight: number;
+  onIdle?: () => void;
+  uncaught?: string;
+  abort: AbortController;
+}
+
+export class Sandbox {
+  readonly effectiveHeapMb: number;
+  readonly #isolate: ivm.Isolate;
+  readonly #context: ivm.Context;
+  readonly #fire: ivm.Reference<(id: number) => string | undefined>;
+  readonly #uncaught: ivm.Reference<() => string | undefined>;
+  readonly #register: ivm.Reference<(key: string, ns: unknown) => void>;
+  #linker: IsolateModuleLinker | undefined;
+  #binding: Binding | undefined;
+  #used = false;
+
+  private constructor(
+    isolate: ivm.Isolate,
+    context: ivm.Context,
+    fire: ivm.Reference<(id: number) => string | undefined>,
+    uncaught: ivm.Reference<() => string | undefined>,
+    register: ivm.Reference<(key: string, ns: unknown) => void>,
+    effectiveHeapMb: number,
+  ) {
+    this.#register = register;
+    this.#isolate = isolate;
+    this.#context = context;
+    this.#fire = fire;
+    this.#uncaught = uncaught;
+    this.effectiveHeapMb = effectiveHeapMb;
+  }
+
+  /** Creates the isolate and installs the prelude (≈ 2 ms; do it ahead of need). */
+  static async create(opts: SandboxOptions): Promise<Sandbox> {
+    const effectiveHeapMb = Math.max(HEAP_MB_EFFECTIVE_MIN, Math.floor(opts.heapMb));
+    const isolate = new ivm.Isolate({
+      memoryLimit: effectiveHeapMb,
+      onCatastrophicError: (message: string) => opts.onCatastrophicError?.(message),
+    });
+    let sandbox: Sandbox | undefined;
+    const bound = () => (sandbox ? sandbox.#binding : undefined);
+    try {
+      const context = await isolate.createContext();
+      const emit = new ivm.Callback(
+        (level: unknown, text: unknown) => {
+          const b = bound();
+          if (b && typeof level === 'string' && LEVELS.has(level) && typeof text === 'string') {
+            b.run.onOutput(level as OutputLevel, text);
+          }
+        },
+        { ignored: true },
+      );
+      const now = new ivm.Callback(() => bound()?.run.recorder.now() ?? Date.now());
+      const seed = new ivm.Callback(() => bound()?.run.recorder.randomSeed() ?? 1);
+      const timer = new ivm.Callback(
+        (op: unknown, id: unknown, delay: unknown) => {
+          if (sandbox) sandbox.#timer(op, id, delay);
+        },
+        { ignored: true },
+      );
+      const hostCall = new ivm.Reference(async (op: unknown, payload: unknown) => {
+        const b = bound();
+        if (!b) throw new Error('no execution is bound to this sandbox');
+        return sandbox!.#hostCall(b, op, payload);
+      });
+      const options: PreludeOptions = {
+        maxOutputBytes: opts.maxOutputBytes,
+        maxResultBytes: opts.maxResultBytes,
+        maxTimers: opts.maxTimers,
+        maxWasmPages: opts.maxWasmPages,
+        inspector: opts.inspector ?? {},
+      };
+      const api = (await context.evalClosure(
+        PRELUDE_SOURCE,
+        [emit, now, seed, timer, hostCall, JSON.stringify(options)],
+        {
+          result: { reference: true },
+          filename: PRELUDE_FILENAME,
+        },
+      )) as ivm.Reference<Record<string, unknown>>;
+      const fire = (await api.get('fire', { reference: true })) as ivm.Reference<
+        (id: number) => string | undefined
+      >;
+      const uncaught = (await api.get('uncaught', { reference: true })) as ivm.Reference<
+        () => string | undefined
+      >;
+      const register = (await api.get('registerNamespace', { reference: true })) as ivm.Reference<
+        (key: string, ns: unknown) => void
+      >;
+      sandbox = new Sandbox(isolate, context, fire, uncaught, register, effectiveHeapMb);
+      return sandbox;
+    } catch (err) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * The module linker of this sandbox's context (one module map per context), created on first
+   * use with the given loader.
+   */
+  moduleLinker(loader: ModuleSourceLoader, cdnBase: string): IsolateModuleLinker {
+    this.#linker ??= new IsolateModuleLinker({
+      isolate: this.#isolate,
+      context: this.#context,
+      loader,
+      cdnBase,
+      register: this.#register,
+    });
+    return this.#linker;
+  }
+
+  get disposed(): boolean {
+    return this.#isolate.isDisposed;
+  }
+
+  /** Bytes of V8 heap in use (for the runner's memory reporting). */
+  heapUsedBytes(): number {
+    return this.disposed ? 0 : this.#isolate.getHeapStatisticsSync().used_heap_size;
+  }
+
+  dispose(): void {
+    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+  }
+
+  /**
+   * Runs one cell to its end: the cell's promise settled and no timer or host call pending, or
+   * the deadline, or cancellation. Never throws for anything the cell does; the sandbox is
+   * disposed after a timeout, cancellation or OOM and must not be reused then.
+   */
+  async run(opts: CellRunOptions): Promise<CellRunResult> {
+    if (this.#binding) throw new Error('sandbox is already running a cell');
+    if (this.disposed) throw new Error('sandbox is disposed');
+    const binding: Binding = { run: opts, timers: new Map(), inflight: 0, abort: new AbortController() };
+    this.#binding = binding;
+    this.#used = true;
+    let stopped: 'timed_out' | 'cancelled' | undefined;
+    const stop = (why: 'timed_out' | 'cancelled') => {
+      stopped ??= why;
+      binding.abort.abort();
+      this.dispose();
+    };
+    const deadlineTimer = setTimeout(() => stop('timed_out'), Math.max(0, opts.deadline - Date.now()));
+    const onAbort = () => stop('cancelled');
+    if (opts.signal.aborted) onAbort();
+    else opts.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const script = await this.#isolate.compileScript(opts.code, { filename: opts.filename });
+      const settled = (await script.run(this.#context, { promise: true, copy: true })) as string;
+      script.release();
+      await this.#idle(binding);
+      const uncaught =
+        binding.uncaught ?? this.#uncaught.applySync(undefined, [], { result: { copy: true } });
+      return settledResult(settled, uncaught);
+    } catch (err) {
+      if (stopped) return { kind: stopped };
+      const message = err instanceof Error ? err.message : String(err);
+      if (/memory limit/i.test(message) || this.disposed) return { kind: 'out_of_memory', message };
+      if (err instanceof SyntaxError) {
+        return { kind: 'syntax_error', error: { name: 'SyntaxError', message, stack: err.stack } };
+      }
+      throw err;
+    } finally {
+      clearTimeout(deadlineTimer);
+      opts.signal.removeEventListener('abort', onAbort);
+      for (const t of binding.timers.values()) clearTimeout(t);
+      this.#binding = undefined;
+    }
+  }
+
+  /** True once a cell ran here: a stateless caller must then dispose it rather than reuse it. */
+  get used(): boolean {
+    return this.#used;
+  }
+
+  #timer(op: unknown, id: unknown, delay: unknown): void {
+    const b = this.#binding;
+    if (!b || typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return;
+    const existing = b.timers.get(id);
+    if (existing) clearTimeout(existing);
+    b.timers.delete(id);
+    if (op === 'set' && typeof delay === 'number' && delay >= 0 && delay <= MAX_TIMER_DELAY_MS) {
+      b.timers.set(
+        id,
+        setTimeout(() => void this.#fireTimer(b, id), delay),
+      );
+    }
+    this.#checkIdle(b);
+  }
+
+  async #fireTimer(b: Binding, id: number): Promise<void> {
+    b.timers.delete(id);
+    b.inflight++;
+    try {
+      b.run.recorder.timerFired(id);
+      const error = await this.#fire.apply(undefined, [id], {
+        result: { copy: true },
+        timeout: Math.max(1, b.run.deadline - Date.now()),
+      });
+      if (error !== undefined) b.uncaught ??= error;
+    } catch {
+      // The isolate was disposed (deadline, cancel, OOM): run() reports why.
+    } finally {
+      b.inflight--;
+      this.#checkIdle(b);
+    }
+  }
+
+  async #hostCall(b: Binding, op: unknown, payload: unknown): Promise<string> {
+    if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_HOST_PAYLOAD_CHARS) {
+      throw new TypeError('invalid host call');
+    }
+    const handler = b.run.hostCall;
+    if (!handler) throw new Error(`${op} is not available in this sandbox`);
+    b.inflight++;
+    try {
+      return await b.run.recorder.hostCall(op, payload, () => handler(op, payload, b.abort.signal));
+    } finally {
+      b.inflight--;
+      this.#checkIdle(b);
+    }
+  }
+
+  #idle(b: Binding): Promise<void> {
+    if (b.timers.size === 0 && b.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      b.onIdle = resolve;
+      b.abort.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  #checkIdle(b: Binding): void {
+    if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
+  }
+}
+
+function settledResult(settledJson: string, uncaught: string | undefined): CellRunResult {
+  const settled = JSON.parse(settledJson) as
+    | { ok: true; result?: string; resultType: string; truncated: boolean }
+    | { ok: false; error: { name: string; message: string; stack?: string } };
+  if (!settled.ok) return { kind: 'threw', error: settled.error };
+  if (uncaught !== undefined)
+    return { kind: 'threw', error: JSON.parse(uncaught) as { name: string; message: string } };
+  return {
+    kind: 'completed',
+    result: settled.result,
+    resultType: settled.resultType,
+    resultTruncated: settled.truncated,
+  };
+}
