@@ -104,7 +104,7 @@ function toOutcome(r: CellRunResult, timeoutMs: number): OutcomeCore {
       return {
         status: 'failed',
         error: {
-          reason: FailureReason.Error,
+          reason: r.error.name === 'ModuleError' ? FailureReason.ModuleError : FailureReason.Error,
           name: r.error.name,
           message: r.error.message,
           stack: cleanStack(r.error.stack),

@@ -10,8 +10,8 @@
  *
  * Known differences from Node (each forced by running without Node's internals, or by the
  * rule against running user code):
- * - Proxies are inspected through their traps (Node shows the target); a trap that throws
- *   shows as `[Inspection threw: …]`.
+ * - Proxies are inspected through their traps (Node shows the target); a trap that throws, or a
+ *   revoked proxy, shows as `[Inspection threw: …]`.
  * - Promises print as `Promise {}` (their state cannot be read from JavaScript); Map and Set
  *   iterators print as `[Map Iterator] { <items unknown> }` (their entries cannot be previewed
  *   without consuming them).
@@ -21,14 +21,20 @@
  * - `%s` inspects objects (depth 0) even when they define their own `toString`; `%d`, `%i` and
  *   `%f` give `NaN` for objects other than boxed primitives and Dates; `%j` does not call
  *   `toJSON` (Dates excepted) and leaves out accessor properties.
- * - `%o` does not list prototype methods of class instances.
+ * - `%o` does not list accessors inherited from class prototypes.
  * - An error's `stack` is read through V8's own accessor (which may run a user-installed
  *   `Error.prepareStackTrace`); a user-defined `stack`, `name` or `message` getter is not run.
- * - Arrays and typed arrays longer than the key-scan allowance do not list their non-index
- *   properties: finding them costs time proportional to the length.
+ * - Once 200 000 array, typed-array or String-wrapper elements have been scanned in one call,
+ *   longer ones no longer list their non-index properties (listing keys costs O(length)).
+ * - Null-prototype ArrayBuffers, WeakMaps, WeakSets and BigInt/Symbol wrappers print as plain
+ *   null-prototype objects (recognising them needs throwing brand checks on every such object).
  * - `depth` is capped at 100 so that recursion stays far from the isolate's stack limit.
- * - Output is cut at `maxOutputLength` with `… [truncated N chars]`; when the inspector had to
- *   stop early, the count is unknown and the suffix is `… [truncated]`.
+ * - Output is cut at `maxOutputLength` with `… [truncated N chars]`. When the inspector stopped
+ *   early the count is unknown, the suffix is `… [truncated]`, and the visible part may be laid
+ *   out differently from Node's (line breaking is decided on the entries actually built).
+ * - Built-ins are captured when the inspector is created; user code that later installs
+ *   accessors for array indices on `Array.prototype` can still break it (it then reports
+ *   `[Inspection threw: …]`, and never throws).
  */
 
 /** Limits for {@link createInspector}; defaults match `console.log` in Node. */
@@ -91,6 +97,8 @@ export function createInspector(options?: InspectorOptions): Inspector {
   const ObjectIs = Object.is;
   const ArrayIsArray = Array.isArray;
   const hasOwn = uncurry<boolean>(Object.prototype.hasOwnProperty);
+  const ObjectToString = uncurry<string>(Object.prototype.toString);
+  const ArrayBufferIsView = ArrayBuffer.isView;
   const propertyIsEnumerable = uncurry<boolean>(Object.prototype.propertyIsEnumerable);
   const getterOf = <R>(proto: object, key: PropertyKey): Getter<R> | undefined => {
     const desc = ObjectGetOwnPropertyDescriptor(proto, key);
@@ -288,8 +296,9 @@ export function createInspector(options?: InspectorOptions): Inspector {
       return false;
     }
   };
-  // Brand checks throw (and capture a stack) on a miss, which is slow: only try the ones whose
-  // prototype is on the chain, or all of them when Object.prototype is not (null-prototype objects).
+  // Brand checks throw on a miss, which costs microseconds: only try those whose prototype is on
+  // the chain. Objects without Object.prototype on their chain get the Map and Set checks (Node
+  // prints `[Map(1): null prototype]`) and a getter-free Object.prototype.toString for the rest.
   const K_MAP = 1;
   const K_SET = 2;
   const K_DATE = 4;
@@ -345,10 +354,33 @@ export function createInspector(options?: InspectorOptions): Inspector {
       }
       current = ObjectGetPrototypeOf(current) as object | null;
     }
+    if ((hints & K_OBJECT) !== 0) return hints;
+    hints |= K_MAP | K_SET;
+    if (ArrayBufferIsView(value) && TypedArrayTag(value) === undefined) hints |= K_DATA_VIEW;
+    const builtinTag = safeBuiltinTag(value);
+    for (let i = 0; i < builtinTags.length; i++) {
+      const entry = builtinTags[i] as [string, number];
+      if (entry[0] === builtinTag) hints |= entry[1];
+    }
     return hints;
   };
-  /** Whether `value` may carry the internal slots of `kind`, given its chain hints. */
-  const maybe = (hints: number, kind: number): boolean => (hints & kind) !== 0 || (hints & K_OBJECT) === 0;
+  const builtinTags: [string, number][] = [
+    ['[object Date]', K_DATE],
+    ['[object RegExp]', K_REGEXP],
+    ['[object Number]', K_NUMBER],
+    ['[object String]', K_STRING],
+    ['[object Boolean]', K_BOOLEAN],
+  ];
+  /** Object.prototype.toString, only when no Symbol.toStringTag on the chain could run or mask it. */
+  const safeBuiltinTag = (value: object): string => {
+    let current: object | null = value;
+    for (let steps = 0; current !== null && steps < MAX_PROTO_WALK; steps++) {
+      if (ObjectGetOwnPropertyDescriptor(current, SymbolToStringTag) !== undefined) return '';
+      current = ObjectGetPrototypeOf(current) as object | null;
+    }
+    return ObjectToString(value);
+  };
+  const maybe = (hints: number, kind: number): boolean => (hints & kind) !== 0;
   const NOT_BOXED = {};
   /** The primitive inside a Number, String, Boolean, BigInt or Symbol wrapper, else NOT_BOXED. */
   const unbox = (value: object, hints: number): unknown => {
@@ -371,7 +403,12 @@ export function createInspector(options?: InspectorOptions): Inspector {
       let message: string;
       if (isObjectLike(err)) {
         const found = lookupData(err, 'message');
-        message = typeof found === 'string' ? found : 'a non-Error value was thrown';
+        message =
+          typeof found === 'string'
+            ? found
+            : isError(err)
+              ? 'an error without a readable message'
+              : 'a non-Error value was thrown';
       } else {
         message = safePrimitiveString(err);
       }
@@ -621,6 +658,8 @@ export function createInspector(options?: InspectorOptions): Inspector {
     `... ${remaining} more item${remaining > 1 ? 's' : ''}`;
 
   function formatValue(ctx: Ctx, value: unknown, recurseTimes: number, typedArray = false): string {
+    // Two characters for the separator that follows almost every value (`, ` or ` => `).
+    ctx.budget.used += 2;
     if (!isObjectLike(value)) return charge(ctx, formatPrimitive(ctx, value));
     if (ctx.budget.stopped) return '';
     const seen = ctx.seen;
@@ -711,7 +750,11 @@ export function createInspector(options?: InspectorOptions): Inspector {
       }
     }
     if (noIterator) {
-      keys = getKeys(value, ctx.showHidden);
+      // A String wrapper lists one key per character: skip them the way arrays skip indices.
+      keys =
+        maybe(hints, K_STRING) && brand(StringValueOf, value)
+          ? getNonIndexKeys(ctx, value, StringValueOf(value).length, ctx.showHidden)
+          : getKeys(value, ctx.showHidden);
       if (typeof value === 'function') {
         base = getFunctionBase(value, constructor, tag);
         if (keys.length === 0) return charge(ctx, base);
@@ -726,9 +769,9 @@ export function createInspector(options?: InspectorOptions): Inspector {
         if (keys.length === 0 || recurseTimes > ctx.depth) return charge(ctx, base);
       } else if (isDate(value, hints)) {
         base = NumberIsNaN(DateGetTime(value)) ? DateToString(value) : DateToISOString(value);
-        if (keys.length === 0) return charge(ctx, base);
         const prefix = getPrefix(constructor, tag, 'Date');
         if (prefix !== 'Date ') base = `${prefix}${base}`;
+        if (keys.length === 0) return charge(ctx, base);
       } else if (isError(value)) {
         base = formatError(ctx, value, constructor, tag, keys);
         if (keys.length === 0) return charge(ctx, base);
@@ -774,7 +817,7 @@ export function createInspector(options?: InspectorOptions): Inspector {
       if (constructor !== null) name = `[${name}]`;
       return charge(ctx, name);
     }
-    charge(ctx, base);
+    charge(ctx, base + open + close);
     recurseTimes += 1;
     ctx.seen[ctx.seen.length] = value;
     ctx.currentDepth = recurseTimes;
@@ -1294,6 +1337,7 @@ export function createInspector(options?: InspectorOptions): Inspector {
         ctx,
         typeof element === 'bigint' ? formatBigInt(element) : formatNumber(element),
       );
+      ctx.budget.used += 2;
     }
     if (length > maxLength) output[output.length] = charge(ctx, remainingText(length - maxLength));
     if (ctx.showHidden) {

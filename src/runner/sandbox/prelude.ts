@@ -281,6 +281,20 @@ export function installPrelude(
   // --- __mcpv8: what rewritten cells call ----------------------------------------------------
   const hostOptions = { arguments: { copy: true }, result: { promise: true, copy: true } } as const;
   const namespaces = new Map<string, unknown>();
+  const parse = JSON.parse;
+  /** Calls the host; a host-side failure becomes an error thrown here, in the caller's stack. */
+  const callHost = async (op: string, args: unknown): Promise<unknown> => {
+    const envelope = parse(await hostCall.apply(undefined, [op, stringify(args)], hostOptions)) as {
+      value?: unknown;
+      error?: { name: string; message: string };
+    };
+    if (envelope.error) {
+      const e = new Error(envelope.error.message);
+      e.name = envelope.error.name;
+      throw e;
+    }
+    return envelope.value;
+  };
   const settle = (p: unknown): Promise<string> =>
     PromiseResolve(p).then(
       (value) => {
@@ -309,14 +323,8 @@ export function installPrelude(
   ObjectDefine(g, '__mcpv8', {
     value: Object.freeze({
       settle,
-      import: async (specifier: unknown): Promise<unknown> => {
-        const key = await hostCall.apply(
-          undefined,
-          ['import', stringify({ specifier: String(specifier) })],
-          hostOptions,
-        );
-        return namespaces.get(key);
-      },
+      import: async (specifier: unknown): Promise<unknown> =>
+        namespaces.get((await callHost('import', { specifier: String(specifier) })) as string),
     }),
     writable: false,
     configurable: false,

@@ -8,7 +8,7 @@
  * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
  */
 import ivm from 'isolated-vm';
-import { HEAP_MB_EFFECTIVE_MIN, type OutputLevel } from '../../core/index.ts';
+import { HEAP_MB_EFFECTIVE_MIN, isMcpv8Error, type OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeOptions } from './prelude.ts';
 import { PRELUDE_FILENAME, PRELUDE_SOURCE } from './sandbox-source.ts';
@@ -278,7 +278,14 @@ export class Sandbox {
     if (!handler) throw new Error(`${op} is not available in this sandbox`);
     b.inflight++;
     try {
-      return await b.run.recorder.hostCall(op, payload, () => handler(op, payload, b.abort.signal));
+      // The envelope (value or error) is what the journal records, so a replay fails the same way.
+      return await b.run.recorder.hostCall(op, payload, async () => {
+        try {
+          return JSON.stringify({ value: await handler(op, payload, b.abort.signal) });
+        } catch (err) {
+          return JSON.stringify({ error: toSandboxError(op, err) });
+        }
+      });
     } finally {
       b.inflight--;
       this.#checkIdle(b);
@@ -296,6 +303,26 @@ export class Sandbox {
   #checkIdle(b: Binding): void {
     if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
   }
+}
+
+/**
+ * What the cell sees of a failed host call: the product's message under a descriptive name, and
+ * nothing else (host stacks, file paths and internals must not reach user code). The prelude
+ * throws it as an error created inside the isolate, so its stack points into the cell.
+ */
+function toSandboxError(op: string, err: unknown): { name: string; message: string } {
+  if (isMcpv8Error(err)) {
+    const name = err.code.startsWith('MCPV8_ERR_MODULE_')
+      ? 'ModuleError'
+      : err.code === 'MCPV8_ERR_POLICY_DENIED'
+        ? 'PolicyError'
+        : 'Error';
+    return { name, message: err.message };
+  }
+  if (err instanceof Error && err.name === 'AbortError')
+    return { name: 'AbortError', message: `${op} was aborted` };
+  process.stderr.write(`runner: host call ${op} failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  return { name: 'Error', message: `${op} failed inside the runner` };
 }
 
 function settledResult(settledJson: string, uncaught: string | undefined): CellRunResult {

@@ -203,6 +203,47 @@ const sameAsNode: [string, string][] = [
     'deep recursion stack',
     `(() => { Error.stackTraceLimit = 50; function r(n) { return n === 0 ? new Error('deep') : r(n - 1); } const e = r(20); Error.stackTraceLimit = 10; return e; })()`,
   ],
+  [
+    'null-prototype exotics',
+    `Object.setPrototypeOf(new Date(0), null), Object.setPrototypeOf(/x/g, null), Object.setPrototypeOf(Object(1), null), Object.setPrototypeOf(Object('s'), null), Object.setPrototypeOf(new Uint8Array(2), null)`,
+  ],
+  [
+    'functions inside objects',
+    `{ f: function () {}, c: class A {}, m() {}, a: async () => {}, b: function () {}.bind(null) }`,
+  ],
+  ['symbol descriptions are not escaped', `[Symbol('a\\nb'), Symbol("it's")], { [Symbol('k\\n')]: 1 }`],
+  [
+    'constructor own property',
+    `{ constructor: function Foo() {} }, { constructor: 'x' }, Object.create(Array.prototype), Object.create(Map.prototype)`,
+  ],
+  ['iterable plain object', `{ [Symbol.iterator]() {}, a: 1 }, { [Symbol.iterator]: 1 }`],
+  ['numeric-looking keys', `{ '01': 1, '1.5': 2, '-1': 3, 4294967295: 4, 10: 5, 2: 6 }`],
+  [
+    'function toStringTag',
+    `Object.assign(function f() {}, { [Symbol.toStringTag]: 'T' }), Object.defineProperty(function g() {}, Symbol.toStringTag, { value: 'U' })`,
+  ],
+  ['undefined-filled arrays', `new Array(5).fill(), [undefined, , undefined]`],
+  ['booleans grouped', `Array.from({ length: 26 }, (_, i) => i % 3 === 0)`],
+  ['arrays of arrays grouped', `Array.from({ length: 10 }, (_, i) => [i, i + 1])`],
+  ['mixed numbers and strings grouped', `Array.from({ length: 12 }, (_, i) => (i % 2 ? i : 'n' + i))`],
+  [
+    'multi-line strings in arrays',
+    `Array.from({ length: 8 }, (_, i) => 'line\\n'.repeat(5) + 'x'.repeat(20) + i)`,
+  ],
+  [
+    'map with object keys breaking',
+    `new Map([[{ alpha: 'aaaaaaaaaaaaaaaa', beta: 'bbbbbbbbbbbbbbbbbb' }, { gamma: 'cccccccccccccccccccc', delta: [1, 2, 3] }]])`,
+  ],
+  [
+    'deep mixed',
+    `{ users: [{ id: 1, name: 'Ada', tags: ['x', 'y'], meta: { created: new Date(0), score: 1.5 } }, { id: 2, name: 'Bob', tags: [], meta: null }], total: 2n }`,
+  ],
+  ['arguments with extras', `(function () { arguments.extra = 1; return arguments; })(1)`],
+  [
+    'Float16Array',
+    `typeof Float16Array === 'function' ? new Float16Array([1.5, 2]) : new Float32Array([1.5, 2])`,
+  ],
+  ['sparse with extra keys', `Object.assign([1, , 3], { k: 'v' }), Object.assign(new Array(3), { k: 'v' })`],
   ['format %s', `'%s|%s|%s|%s|%s|%s|%s', 1n, Symbol('q'), undefined, null, -0, 'str', 42`],
   ['format %s objects', `'%s %s %s %s', { a: { b: 1 } }, [1, [2, [3]]], new Date(0), new Error('e')`],
   ['format %s function', `'%s', function foo() { return 1; }`],
@@ -353,11 +394,13 @@ describe('createInspector: hostile input', () => {
       new Proxy({}, { getPrototypeOf() { throw 'plain string'; } }),
       new Proxy({}, { getPrototypeOf() { throw Symbol('sym'); } }),
       new Proxy({}, { getPrototypeOf() { throw {}; } }),
-      new Proxy({}, { getPrototypeOf() { throw new Error('m'.repeat(300)); } })
+      new Proxy({}, { getPrototypeOf() { throw new Error('m'.repeat(300)); } }),
+      new Proxy({}, { getPrototypeOf() { throw Object.defineProperty(new Error(), 'message', { get() { return 'no'; } }); } })
     `);
     expect(out).toBe(
       '[Inspection threw: unknown error] [Inspection threw: plain string] [Inspection threw: Symbol(sym)] ' +
-        `[Inspection threw: a non-Error value was thrown] [Inspection threw: ${'m'.repeat(200)}…]`,
+        `[Inspection threw: a non-Error value was thrown] [Inspection threw: ${'m'.repeat(200)}…] ` +
+        '[Inspection threw: an error without a readable message]',
     );
   });
 
@@ -502,6 +545,9 @@ describe('createInspector: hostile input', () => {
     expect(timed(`${big}, {}`).out).toBe(`${'x'.repeat(65_536)}… [truncated]`);
     const nested = timed(`{ s: ${big} }`);
     expect(nested.out).toBe(`{\n  s: '${'x'.repeat(10_000)}'... ${size - 10_000} more characters\n}`);
+    const boxed = timed(`Object(${big})`);
+    expect(boxed.out).toBe(`[String: '${'x'.repeat(10_000)}'... ${size - 10_000} more characters]`);
+    expect(boxed.ms).toBeLessThan(1000);
     const key = timed(`{ [${big}]: 1 }`);
     expect(key.out).toHaveLength(65_536 + '… [truncated]'.length);
     expect(key.ms).toBeLessThan(2000);
