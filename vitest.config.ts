@@ -6,5 +6,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['test/integration/**', 'test/e2e/**', 'node_modules/**'],
     testTimeout: 20_000,
+    // Some suites run isolated-vm sandboxes in the worker itself, which needs this flag.
+    execArgv: ['--no-node-snapshot'],
   },
 });

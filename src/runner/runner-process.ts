@@ -7,6 +7,7 @@ import { FailureReason, type ExecutionOutcome } from '../core/index.ts';
 import { executeCell } from './execute-cell.ts';
 import { ParentMessageSchema, type RunMessage, type RunnerMessage } from './protocol.ts';
 import { LiveRecorder } from './recorder.ts';
+import { loadWasmModules } from './wasm-modules.ts';
 import { SandboxPool } from './sandbox/sandbox-pool.ts';
 import { ModuleCache } from './modules/module-cache.ts';
 import { ModuleSourceLoader } from './modules/module-source-loader.ts';
@@ -23,6 +24,8 @@ export interface RunnerOptions {
   heartbeatIntervalMs: number;
   /** Base URL of `npm:`/`jsr:` imports. */
   cdnBase: string;
+  /** Pre-loaded WebAssembly modules: global name → file path (validated by the parent at start-up). */
+  wasmModules: Record<string, string>;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -34,6 +37,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   maxWasmPages: 4096,
   heartbeatIntervalMs: 1000,
   cdnBase: DEFAULT_CDN_BASE,
+  wasmModules: {},
 };
 
 export class RunnerProcess {
@@ -58,6 +62,7 @@ export class RunnerProcess {
       maxResultBytes: opts.maxResultBytes,
       maxTimers: opts.maxTimers,
       maxWasmPages: opts.maxWasmPages,
+      wasmModules: loadWasmModules(Object.entries(opts.wasmModules).map(([name, path]) => ({ name, path }))),
       onCatastrophicError,
     });
     const cdnBase = normalizeCdnBase(opts.cdnBase);

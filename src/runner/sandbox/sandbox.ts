@@ -15,6 +15,7 @@ import { PRELUDE_FILENAME, PRELUDE_SOURCE } from './sandbox-source.ts';
 import type { Recorder } from '../recorder.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
+import { wasmInstallSource } from '../wasm-modules.ts';
 
 const LEVELS: ReadonlySet<string> = new Set(['log', 'info', 'warn', 'error', 'debug']);
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
@@ -28,6 +29,8 @@ export interface SandboxOptions {
   maxTimers: number;
   maxWasmPages: number;
   inspector?: InspectorOptions;
+  /** Pre-loaded WebAssembly modules (name → bytes), compiled into every sandbox. */
+  wasmModules?: ReadonlyMap<string, Uint8Array>;
   /** Called when V8 loses control of the isolate; the process must not go on serving. */
   onCatastrophicError?: (message: string) => void;
 }
@@ -142,6 +145,19 @@ export class Sandbox {
           filename: PRELUDE_FILENAME,
         },
       )) as ivm.Reference<Record<string, unknown>>;
+      if (opts.wasmModules && opts.wasmModules.size > 0) {
+        const names = [...opts.wasmModules.keys()];
+        // Bytes cross as copies that become plain ArrayBuffers inside; no ExternalCopy is left reachable.
+        const buffers = names.map((n) => {
+          const b = opts.wasmModules!.get(n)!;
+          return new ivm.ExternalCopy(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)).copyInto({
+            release: true,
+          });
+        });
+        await context.evalClosure(wasmInstallSource(names.length), [JSON.stringify(names), ...buffers], {
+          filename: 'mcpv8:wasm',
+        });
+      }
       const fire = (await api.get('fire', { reference: true })) as ivm.Reference<
         (id: number) => string | undefined
       >;
