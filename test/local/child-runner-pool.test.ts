@@ -210,6 +210,39 @@ describe('runner crashes', () => {
   });
 });
 
+describe('runner memory cap', () => {
+  it('kills a runner whose resident memory passes the cap and reports OutOfMemory', async () => {
+    // WebAssembly memory is outside the isolate heap cap: only the process-level watchdog sees it.
+    const small = new ChildRunnerPool({ runners: 1, maxRunnerRssBytes: 200 * 1024 * 1024 });
+    try {
+      await small.whenReady();
+      const outcome = await small.run(
+        {
+          executionId: 'rss',
+          code: 'const m = new WebAssembly.Memory({ initial: 4000 }); new Uint8Array(m.buffer).fill(1); await new Promise((r) => setTimeout(r, 3000)); 1',
+          language: 'javascript',
+          heapMb: 8,
+          timeoutMs: 10_000,
+        },
+        () => {},
+        new AbortController().signal,
+      );
+      expect(outcome.status).toBe('failed');
+      expect(outcome.error?.reason).toBe('OutOfMemory');
+      await small.whenReady();
+      const next = await small.run(
+        { executionId: 'after', code: '7 * 6', language: 'javascript', heapMb: 8, timeoutMs: 5000 },
+        () => {},
+        new AbortController().signal,
+      );
+      expect(next.result).toBe('42');
+      expect(small.stats().restarts).toBe(1);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('isolation (hostile code)', () => {
   it.each([
     ['process via the constructor chain', 'this.constructor.constructor("return process")()'],

@@ -65,7 +65,12 @@ export function installPrelude(
   const RealDate = Date;
   const ObjectDefine = Object.defineProperty;
   const PromiseResolve = Promise.resolve.bind(Promise);
-  const inspector = createInspector(options.inspector);
+  // Built on first use: most cells never print, and building it is the bulk of the prelude's cost.
+  let built: Inspector | undefined;
+  const inspector: Inspector = {
+    format: (args) => (built ??= createInspector(options.inspector)).format(args),
+    inspect: (value) => (built ??= createInspector(options.inspector)).inspect(value),
+  };
   const hide = (name: string, value: unknown) =>
     ObjectDefine(g, name, { value, writable: true, configurable: true, enumerable: false });
 

@@ -1,13 +1,16 @@
 /**
- * The prelude as source text for `context.evalClosure`: the inspector and the prelude are
- * self-contained functions, serialised once per process.
+ * The prelude as source text: a script whose value is the installer function. The inspector and
+ * the prelude are self-contained functions, serialised once per process; the compiled script is
+ * cached (V8 code cache) so each new sandbox skips parsing and compiling it.
  */
 import { createInspector } from './inspector.ts';
 import { installPrelude } from './prelude.ts';
 
-/** Arguments: $0 emit, $1 now, $2 seed, $3 timer, $4 hostCall (Reference), $5 options JSON. */
-export const PRELUDE_SOURCE = `const createInspector = ${createInspector.toString()};
-return (${installPrelude.toString()})(createInspector, { emit: $0, now: $1, seed: $2, timer: $3, hostCall: $4 }, $5);`;
+/** Evaluates to `(emit, now, seed, timer, hostCall, optionsJson) => PreludeApi`. */
+export const PRELUDE_SCRIPT = `(function (emit, now, seed, timer, hostCall, optionsJson) {
+const createInspector = ${createInspector.toString()};
+return (${installPrelude.toString()})(createInspector, { emit, now, seed, timer, hostCall }, optionsJson);
+})`;
 
 /** Filename the prelude's frames carry in stack traces (and are filtered by). */
 export const PRELUDE_FILENAME = 'mcpv8:prelude';

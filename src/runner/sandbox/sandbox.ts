@@ -11,7 +11,7 @@ import ivm from 'isolated-vm';
 import { HEAP_MB_EFFECTIVE_MIN, isMcpv8Error, type OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeOptions } from './prelude.ts';
-import { PRELUDE_FILENAME, PRELUDE_SOURCE } from './sandbox-source.ts';
+import { PRELUDE_FILENAME, PRELUDE_SCRIPT } from './sandbox-source.ts';
 import type { Recorder } from '../recorder.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
@@ -137,14 +137,19 @@ export class Sandbox {
         maxWasmPages: opts.maxWasmPages,
         inspector: opts.inspector ?? {},
       };
-      const api = (await context.evalClosure(
-        PRELUDE_SOURCE,
+      const install = await compilePrelude(isolate);
+      const installer = (await install.run(context, { reference: true })) as ivm.Reference<
+        (...args: unknown[]) => unknown
+      >;
+      const api = (await installer.apply(
+        undefined,
         [emit, now, seed, timer, hostCall, JSON.stringify(options)],
         {
           result: { reference: true },
-          filename: PRELUDE_FILENAME,
         },
       )) as ivm.Reference<Record<string, unknown>>;
+      installer.release();
+      install.release();
       if (opts.wasmModules && opts.wasmModules.size > 0) {
         const names = [...opts.wasmModules.keys()];
         // Bytes cross as copies that become plain ArrayBuffers inside; no ExternalCopy is left reachable.
@@ -339,6 +344,19 @@ function toSandboxError(op: string, err: unknown): { name: string; message: stri
     return { name: 'AbortError', message: `${op} was aborted` };
   process.stderr.write(`runner: host call ${op} failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   return { name: 'Error', message: `${op} failed inside the runner` };
+}
+
+/** V8 code cache of the prelude script, produced by the first sandbox of the process. */
+let preludeCache: ivm.ExternalCopy<ArrayBuffer> | undefined;
+
+async function compilePrelude(isolate: ivm.Isolate): Promise<ivm.Script> {
+  const script = await isolate.compileScript(PRELUDE_SCRIPT, {
+    filename: PRELUDE_FILENAME,
+    ...(preludeCache ? { cachedData: preludeCache } : { produceCachedData: true }),
+  });
+  const produced = (script as ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
+  if (!preludeCache && produced) preludeCache = produced;
+  return script;
 }
 
 function settledResult(settledJson: string, uncaught: string | undefined): CellRunResult {
