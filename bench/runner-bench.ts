@@ -48,8 +48,8 @@ async function inProcess(): Promise<{ median: number; p95: number; perSecond: nu
         onOutput: () => {},
       },
     );
-    sandbox.dispose();
     times.push(performance.now() - start);
+    pool.release(sandbox);
     if (outcome.result !== '2') throw new Error(`unexpected outcome ${JSON.stringify(outcome)}`);
   }
   const total = performance.now() - t0;

@@ -141,12 +141,12 @@ export class RunnerProcess {
         outputBytes: 0,
         outputTruncated: false,
       };
-    } finally {
-      // Stateless: state must never reach the next execution.
-      if (!(sandbox instanceof Error)) sandbox.dispose();
-      this.#running.delete(msg.executionId);
     }
+    this.#running.delete(msg.executionId);
+    // Report first: disposing an isolate costs milliseconds the caller need not wait for.
     this.#send({ type: 'outcome', executionId: msg.executionId, outcome });
+    // Stateless: the sandbox is never reused, so no state reaches the next execution.
+    if (!(sandbox instanceof Error)) this.#pool.release(sandbox);
   }
 
   #beat(): void {

@@ -321,6 +321,7 @@ export function installPrelude(
           result: truncated ? result!.slice(0, options.maxResultBytes) : result,
           resultType,
           truncated,
+          uncaught: firstUncaught,
         });
       },
       (error) => stringify({ ok: false, error: JSON.parse(describeError(error)) as unknown }),

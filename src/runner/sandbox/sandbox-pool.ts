@@ -14,24 +14,33 @@ export interface SandboxPoolOptions extends Omit<SandboxOptions, 'heapMb'> {
 export class SandboxPool {
   readonly #opts: SandboxPoolOptions;
   readonly #ready: Sandbox[] = [];
-  #filling = 0;
+  readonly #inflight = new Set<Promise<void>>();
   #closed = false;
 
   constructor(opts: SandboxPoolOptions) {
     this.#opts = opts;
   }
 
-  /** Starts filling the pool; resolves when it is full. */
+  /** Fills the pool; resolves when it is full and no creation is in flight. */
   async warm(): Promise<void> {
-    await Promise.all(Array.from({ length: this.#opts.size }, () => this.#fillOne()));
+    await Promise.all([...Array.from({ length: this.#opts.size }, () => this.#fillOne()), ...this.#inflight]);
   }
 
-  /** A fresh, never-used sandbox with the given heap cap. The caller disposes it. */
+  /**
+   * A fresh, never-used sandbox with the given heap cap. Give it back with {@link release}, which
+   * disposes it and refills the pool: refilling after the execution, not during it, keeps
+   * sandbox creation off the execution's latency.
+   */
   async acquire(heapMb: number): Promise<Sandbox> {
     const wantsDefault = Math.max(8, heapMb) === Math.max(8, this.#opts.defaultHeapMb);
     const ready = wantsDefault ? this.#ready.pop() : undefined;
-    if (wantsDefault) void this.#fillOne();
     return ready ?? Sandbox.create({ ...this.#opts, heapMb });
+  }
+
+  /** Disposes a sandbox acquired from this pool and starts refilling. */
+  release(sandbox: Sandbox): void {
+    sandbox.dispose();
+    void this.#fillOne();
   }
 
   /** Number of sandboxes ready now. */
@@ -44,17 +53,20 @@ export class SandboxPool {
     for (const s of this.#ready.splice(0)) s.dispose();
   }
 
-  async #fillOne(): Promise<void> {
-    if (this.#closed || this.#ready.length + this.#filling >= this.#opts.size) return;
-    this.#filling++;
+  #fillOne(): Promise<void> {
+    if (this.#closed || this.#ready.length + this.#inflight.size >= this.#opts.size) return Promise.resolve();
+    const filling = this.#create().finally(() => this.#inflight.delete(filling));
+    this.#inflight.add(filling);
+    return filling;
+  }
+
+  async #create(): Promise<void> {
     try {
       const s = await Sandbox.create({ ...this.#opts, heapMb: this.#opts.defaultHeapMb });
       if (this.#closed) s.dispose();
       else this.#ready.push(s);
     } catch {
       // Creation failing (e.g. the process is out of memory) only means the next acquire creates one.
-    } finally {
-      this.#filling--;
     }
   }
 }
