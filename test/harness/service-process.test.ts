@@ -1,7 +1,7 @@
 // The integration harness promises "no stray processes": these tests hold it to that with real
 // child processes (no mocks), since a leaked server would outlive CI.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,8 @@ describe('ServiceProcess', () => {
   it('stops the whole process group, grandchildren included', async () => {
     const p = start('sleep 300 & sleep 300 & wait');
     await p.waitReady(async () => pidsOf(p.pid).length >= 3, 5000);
+    // CI finds leftovers by this marker.
+    expect(readFileSync(`/proc/${p.pid}/environ`, 'latin1')).toContain('MCPV8_TEST_SERVICE=t');
     await p.stop();
     expect(p.running).toBe(false);
     expect(isGroupAlive(p.pid)).toBe(false);

@@ -45,7 +45,8 @@ export class ServiceProcess {
     try {
       const child = spawn(opts.command, opts.args, {
         cwd: opts.cwd,
-        env: { ...process.env, ...opts.env },
+        // The marker lets CI find any service process a run failed to stop.
+        env: { ...process.env, ...opts.env, MCPV8_TEST_SERVICE: opts.name },
         stdio: ['ignore', fd, fd],
         detached: true,
       });
