@@ -11,7 +11,7 @@
 # everything else goes to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$here/lib.sh"
 
 KUBE_VERSION="${MCPV8_KUBE_VERSION:-v1.37.2}"

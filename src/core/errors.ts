@@ -30,6 +30,21 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_MODULE_REDIRECT_LIMIT: define(508, 'cannot import %s: more than %d redirects'),
   MCPV8_ERR_MODULE_INVALID: define(422, 'cannot import %s: %s'),
   MCPV8_ERR_POLICY_DENIED: define(403, '%s denied by policy: %s'),
+  MCPV8_ERR_INPUT_INVALID: define(400, 'invalid input: %s'),
+  MCPV8_ERR_LIMIT_HEAP_RANGE: define(400, 'heap_memory_max_mb must be an integer from %d to %d, got %s'),
+  MCPV8_ERR_LIMIT_TIMEOUT_RANGE: define(
+    400,
+    'execution_timeout_secs must be an integer from %d to %d, got %s',
+  ),
+  MCPV8_ERR_ROUTE_NOT_FOUND: define(404, 'no route %s %s'),
+  MCPV8_ERR_BODY_TOO_LARGE: define(413, 'the request body is larger than %d bytes'),
+  MCPV8_ERR_CONTENT_TYPE: define(415, 'unsupported content type %s; send application/json or text/plain'),
+  MCPV8_ERR_QUEUE_FULL: define(429, 'the execution queue is full (%d waiting); retry shortly', {
+    retryable: true,
+  }),
+  MCPV8_ERR_EXEC_NOT_FOUND: define(404, 'no execution with id %s'),
+  MCPV8_ERR_EXEC_FINISHED: define(409, 'execution %s already finished (%s)'),
+  MCPV8_ERR_SERVER_SHUTTING_DOWN: define(503, 'the server is shutting down', { retryable: true }),
 } satisfies Record<string, ErrorDefinition>);
 
 /** A stable error code from the catalogue. */

@@ -5,3 +5,4 @@
 export * from './errors.ts';
 export * from './api/execution.ts';
 export * from './runner-pool.ts';
+export * from './execution-store.ts';

@@ -76,6 +76,8 @@ export async function startKube(
     const caPem = await waitForCert(apiserver, join(certDir, 'apiserver.crt'));
     await apiserver.waitReady(() => httpsOk(`${server}/readyz`, caPem, adminToken), 60_000);
 
+    const caFile = join(dir, 'ca.crt');
+    writeFileSync(caFile, lastPemBlock(caPem));
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigYaml(server, caPem, adminToken), { mode: 0o600 });
     const kcmPort = await freePort();
@@ -84,15 +86,14 @@ export async function startKube(
       command: bins.KUBE_CONTROLLER_MANAGER,
       args: [
         `--kubeconfig=${kubeconfig}`,
-        `--authentication-kubeconfig=${kubeconfig}`,
-        `--authorization-kubeconfig=${kubeconfig}`,
         '--bind-address=127.0.0.1',
         `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-certs')}`,
         '--leader-elect=false',
         '--use-service-account-credentials=false',
         `--service-account-private-key-file=${join(dir, 'sa.key')}`,
-        `--root-ca-file=${join(certDir, 'apiserver.crt')}`,
+        // The CA block only: the serving certificate first in apiserver.crt has no CA bit.
+        `--root-ca-file=${caFile}`,
         // No nodes and no cloud here: leave out the controllers that manage them.
         '--controllers=*,-node-ipam-controller,-node-lifecycle-controller',
         '--v=1',
@@ -170,6 +171,11 @@ function httpsOk(url: string, caPem: string | undefined, token: string): Promise
     req.on('timeout', () => req.destroy());
     req.end();
   });
+}
+
+function lastPemBlock(pem: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+  return blocks.at(-1) ?? pem;
 }
 
 function kubeconfigYaml(server: string, caPem: string, token: string): string {

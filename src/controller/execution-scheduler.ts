@@ -1,0 +1,204 @@
+/**
+ * Embedded-mode scheduling: a bounded FIFO of queued executions, at most `maxConcurrent`
+ * running on the RunnerPool, each status change written to the ExecutionStore as a
+ * compare-and-set transition (so a cancellation always sticks), console lines to the OutputLog.
+ */
+import {
+  FailureReason,
+  Mcpv8Error,
+  type ExecutionOutcome,
+  type ExecutionRecord,
+  type ExecutionStore,
+  type OutputLog,
+  type RunnerPool,
+} from '../core/index.ts';
+import { OutputBuffer } from './output-buffer.ts';
+
+export interface ExecutionSchedulerOptions {
+  store: ExecutionStore;
+  output: OutputLog;
+  runners: RunnerPool;
+  /** Executions running at once. */
+  maxConcurrent: number;
+  /** Executions waiting at once; beyond it submit() throws MCPV8_ERR_QUEUE_FULL. */
+  maxQueued: number;
+  now?: () => Date;
+}
+
+interface Queued {
+  record: ExecutionRecord;
+}
+
+export class ExecutionScheduler {
+  readonly #opts: ExecutionSchedulerOptions;
+  readonly #queue: Queued[] = [];
+  readonly #running = new Map<string, AbortController>();
+  readonly #done = new Map<string, Promise<void>>();
+  #stopping = false;
+
+  constructor(opts: ExecutionSchedulerOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * Fails the executions a previous process left queued or running (their runner is gone), so
+   * no record stays "running" forever after a crash or restart.
+   */
+  async recover(): Promise<number> {
+    const unfinished = await this.#opts.store.listUnfinished();
+    for (const r of unfinished) {
+      await this.#finish(r, ['queued', 'running'], {
+        status: 'failed',
+        error: {
+          reason: FailureReason.RunnerCrashed,
+          name: 'Error',
+          message: 'the server restarted before this execution finished',
+        },
+        effectiveHeapMb: Math.max(8, r.limits.heapMemoryMaxMb),
+        durationMs: 0,
+        outputBytes: 0,
+        outputTruncated: false,
+      });
+    }
+    return unfinished.length;
+  }
+
+  /** Enqueues a record already stored as `queued`. @throws MCPV8_ERR_QUEUE_FULL, _SERVER_SHUTTING_DOWN. */
+  submit(record: ExecutionRecord): void {
+    if (this.#stopping) throw new Mcpv8Error('MCPV8_ERR_SERVER_SHUTTING_DOWN');
+    this.assertCapacity();
+    this.#queue.push({ record });
+    this.#pump();
+  }
+
+  /** Throws MCPV8_ERR_QUEUE_FULL when a new execution could not be queued now. */
+  assertCapacity(): void {
+    if (this.#queue.length >= this.#opts.maxQueued && this.#running.size >= this.#opts.maxConcurrent) {
+      throw new Mcpv8Error('MCPV8_ERR_QUEUE_FULL', [this.#queue.length]);
+    }
+  }
+
+  /**
+   * Cancels a queued or running execution. Resolves with the record as it ends up.
+   * @throws MCPV8_ERR_EXEC_NOT_FOUND, MCPV8_ERR_EXEC_FINISHED.
+   */
+  async cancel(namespace: string, id: string): Promise<ExecutionRecord> {
+    const current = await this.#opts.store.get(namespace, id);
+    if (!current) throw new Mcpv8Error('MCPV8_ERR_EXEC_NOT_FOUND', [id]);
+    const i = this.#queue.findIndex((q) => q.record.id === id && q.record.namespace === namespace);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      const done = await this.#finish(current, ['queued'], cancelledOutcome(current, 0));
+      if (done) return done;
+    }
+    const running = this.#running.get(key(namespace, id));
+    if (running) {
+      running.abort();
+      await this.#done.get(key(namespace, id));
+      return (await this.#opts.store.get(namespace, id)) ?? current;
+    }
+    const latest = (await this.#opts.store.get(namespace, id)) ?? current;
+    throw new Mcpv8Error('MCPV8_ERR_EXEC_FINISHED', [id, latest.status]);
+  }
+
+  /** Resolves when the execution is no longer running in this process (for tests and waits). */
+  async settled(namespace: string, id: string): Promise<void> {
+    await this.#done.get(key(namespace, id));
+  }
+
+  stats(): { queued: number; running: number } {
+    return { queued: this.#queue.length, running: this.#running.size };
+  }
+
+  /** Stops accepting work, cancels what is queued and running, and waits for it to settle. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const q of this.#queue.splice(0))
+      await this.#finish(q.record, ['queued'], cancelledOutcome(q.record, 0));
+    for (const c of this.#running.values()) c.abort();
+    await Promise.all(this.#done.values());
+  }
+
+  #pump(): void {
+    while (!this.#stopping && this.#running.size < this.#opts.maxConcurrent && this.#queue.length > 0) {
+      const { record } = this.#queue.shift()!;
+      const abort = new AbortController();
+      const k = key(record.namespace, record.id);
+      this.#running.set(k, abort);
+      const done = this.#run(record, abort).finally(() => {
+        this.#running.delete(k);
+        this.#done.delete(k);
+        this.#pump();
+      });
+      this.#done.set(k, done);
+    }
+  }
+
+  async #run(record: ExecutionRecord, abort: AbortController): Promise<void> {
+    const now = this.#opts.now ?? (() => new Date());
+    const started = await this.#opts.store.transition(record.namespace, record.id, ['queued'], {
+      status: 'running',
+      startedAt: now().toISOString(),
+    });
+    if (!started) return; // cancelled while it waited
+    const buffer = new OutputBuffer(this.#opts.output, record.id);
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await this.#opts.runners.run(
+        {
+          executionId: record.id,
+          code: record.code,
+          language: record.language,
+          heapMb: record.limits.heapMemoryMaxMb,
+          timeoutMs: record.limits.timeoutSeconds * 1000,
+        },
+        (level, text) => buffer.push(level, text),
+        abort.signal,
+      );
+    } catch (err) {
+      outcome = {
+        status: 'failed',
+        error: {
+          reason: FailureReason.RunnerCrashed,
+          name: 'Error',
+          message: `the runner pool failed: ${String(err)}`,
+        },
+        effectiveHeapMb: Math.max(8, record.limits.heapMemoryMaxMb),
+        durationMs: 0,
+        outputBytes: 0,
+        outputTruncated: false,
+      };
+    }
+    // Every line is stored before the status says the execution is over.
+    await buffer.flush();
+    await this.#finish(started, ['running'], outcome);
+  }
+
+  async #finish(
+    record: ExecutionRecord,
+    from: readonly ExecutionRecord['status'][],
+    outcome: ExecutionOutcome,
+  ): Promise<ExecutionRecord | undefined> {
+    const now = this.#opts.now ?? (() => new Date());
+    return this.#opts.store.transition(record.namespace, record.id, from, {
+      status: outcome.status,
+      completedAt: now().toISOString(),
+      outcome,
+    });
+  }
+}
+
+function key(namespace: string, id: string): string {
+  return `${namespace}/${id}`;
+}
+
+function cancelledOutcome(record: ExecutionRecord, durationMs: number): ExecutionOutcome {
+  return {
+    status: 'cancelled',
+    error: { reason: FailureReason.Cancelled, name: 'AbortError', message: 'the execution was cancelled' },
+    effectiveHeapMb: Math.max(8, record.limits.heapMemoryMaxMb),
+    durationMs,
+    outputBytes: 0,
+    outputTruncated: false,
+  };
+}

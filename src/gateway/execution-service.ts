@@ -1,0 +1,154 @@
+/**
+ * What the MCP tools and the REST API call: validates a request against the server's limits,
+ * records the execution, hands it to the scheduler, and answers reads (record, list, output
+ * pages, waits). The same service backs every transport, so they behave identically.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  HEAP_MB_MIN,
+  Mcpv8Error,
+  TERMINAL_STATUSES,
+  TIMEOUT_SECONDS_MIN,
+  type CellLanguage,
+  type ExecutionPage,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  type ExecutionStore,
+  type OutputLog,
+  type OutputPage,
+  type OutputRange,
+} from '../core/index.ts';
+import type { ExecutionScheduler } from '../controller/execution-scheduler.ts';
+
+/** Server-wide limits (the seed's flags `--heap-memory-max`, `--execution-timeout`). */
+export interface ExecutionLimitsPolicy {
+  /** Heap cap when a call gives none, MiB. */
+  defaultHeapMb: number;
+  /** Largest heap cap a call may ask for, MiB (4–64). */
+  maxHeapMb: number;
+  defaultTimeoutSeconds: number;
+  maxTimeoutSeconds: number;
+}
+
+export interface SubmitRequest {
+  code: string;
+  language?: CellLanguage;
+  heapMemoryMaxMb?: number;
+  executionTimeoutSecs?: number;
+}
+
+export interface ExecutionServiceOptions {
+  store: ExecutionStore;
+  output: OutputLog;
+  scheduler: ExecutionScheduler;
+  limits: ExecutionLimitsPolicy;
+  /** Largest cell, characters. */
+  maxCodeChars: number;
+  now?: () => Date;
+}
+
+export class ExecutionService {
+  readonly #opts: ExecutionServiceOptions;
+
+  constructor(opts: ExecutionServiceOptions) {
+    this.#opts = opts;
+  }
+
+  get limits(): ExecutionLimitsPolicy {
+    return this.#opts.limits;
+  }
+
+  /**
+   * Records and queues an execution; returns at once with the `queued` record.
+   * @throws MCPV8_ERR_INPUT_INVALID, _LIMIT_HEAP_RANGE, _LIMIT_TIMEOUT_RANGE, _QUEUE_FULL.
+   */
+  async submit(namespace: string, req: SubmitRequest): Promise<ExecutionRecord> {
+    const { limits, maxCodeChars } = this.#opts;
+    if (typeof req.code !== 'string' || req.code.length === 0) {
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', ['code must be a non-empty string']);
+    }
+    if (req.code.length > maxCodeChars) {
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`code is longer than ${maxCodeChars} characters`]);
+    }
+    const heap = req.heapMemoryMaxMb ?? limits.defaultHeapMb;
+    if (!Number.isInteger(heap) || heap < HEAP_MB_MIN || heap > limits.maxHeapMb) {
+      throw new Mcpv8Error('MCPV8_ERR_LIMIT_HEAP_RANGE', [HEAP_MB_MIN, limits.maxHeapMb, String(heap)]);
+    }
+    const timeout = req.executionTimeoutSecs ?? limits.defaultTimeoutSeconds;
+    if (!Number.isInteger(timeout) || timeout < TIMEOUT_SECONDS_MIN || timeout > limits.maxTimeoutSeconds) {
+      throw new Mcpv8Error('MCPV8_ERR_LIMIT_TIMEOUT_RANGE', [
+        TIMEOUT_SECONDS_MIN,
+        limits.maxTimeoutSeconds,
+        String(timeout),
+      ]);
+    }
+    // Checked before anything is stored, so a refused call leaves no record behind.
+    this.#opts.scheduler.assertCapacity();
+    const record: ExecutionRecord = {
+      id: randomUUID(),
+      status: 'queued',
+      code: req.code,
+      language: req.language ?? 'javascript',
+      limits: { heapMemoryMaxMb: heap, timeoutSeconds: timeout },
+      namespace,
+      createdAt: (this.#opts.now?.() ?? new Date()).toISOString(),
+    };
+    await this.#opts.store.create(record);
+    this.#opts.scheduler.submit(record);
+    return record;
+  }
+
+  /** @throws MCPV8_ERR_EXEC_NOT_FOUND */
+  async get(namespace: string, id: string): Promise<ExecutionRecord> {
+    const record = await this.#opts.store.get(namespace, id);
+    if (!record) throw new Mcpv8Error('MCPV8_ERR_EXEC_NOT_FOUND', [id]);
+    return record;
+  }
+
+  list(
+    namespace: string,
+    query: { status?: ExecutionStatus; limit?: number; cursor?: string },
+  ): Promise<ExecutionPage> {
+    return this.#opts.store.list({
+      namespace,
+      limit: query.limit ?? 50,
+      status: query.status,
+      cursor: query.cursor,
+    });
+  }
+
+  /** @throws MCPV8_ERR_EXEC_NOT_FOUND, MCPV8_ERR_EXEC_FINISHED */
+  cancel(namespace: string, id: string): Promise<ExecutionRecord> {
+    return this.#opts.scheduler.cancel(namespace, id);
+  }
+
+  /** A page of output plus the execution's status. @throws MCPV8_ERR_EXEC_NOT_FOUND */
+  async readOutput(
+    namespace: string,
+    id: string,
+    range: OutputRange,
+  ): Promise<OutputPage & { status: ExecutionStatus }> {
+    const record = await this.get(namespace, id);
+    const page = await this.#opts.output.read(id, range);
+    return { ...page, status: record.status };
+  }
+
+  /**
+   * Waits until the execution is terminal or `timeoutMs` passes; returns the record as it is
+   * then. @throws MCPV8_ERR_EXEC_NOT_FOUND
+   */
+  async wait(
+    namespace: string,
+    id: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ExecutionRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const record = await this.get(namespace, id);
+      if (TERMINAL_STATUSES.has(record.status) || Date.now() >= deadline || signal?.aborted) return record;
+      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Turns the output paging arguments of a call (line mode: line_offset + line_limit; byte mode:
+ * byte_offset + byte_limit) into an OutputRange, with errors an agent can act on.
+ */
+import { Mcpv8Error, type OutputRange } from '../core/index.ts';
+
+export const MAX_LINE_LIMIT = 10_000;
+export const MAX_BYTE_LIMIT = 1 << 20;
+export const DEFAULT_LINE_LIMIT = 100;
+
+export interface OutputRangeArgs {
+  line_offset?: number;
+  line_limit?: number;
+  byte_offset?: number;
+  byte_limit?: number;
+}
+
+/** @throws MCPV8_ERR_INPUT_INVALID */
+export function toOutputRange(args: OutputRangeArgs): OutputRange {
+  const byteMode = args.byte_offset !== undefined || args.byte_limit !== undefined;
+  const lineMode = args.line_offset !== undefined || args.line_limit !== undefined;
+  if (byteMode && lineMode) {
+    throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+      'use either line_offset/line_limit or byte_offset/byte_limit, not both',
+    ]);
+  }
+  if (byteMode) {
+    return {
+      mode: 'bytes',
+      offset: integer('byte_offset', args.byte_offset ?? 0, 0, Number.MAX_SAFE_INTEGER),
+      limit: integer('byte_limit', args.byte_limit ?? 65_536, 1, MAX_BYTE_LIMIT),
+    };
+  }
+  return {
+    mode: 'lines',
+    offset: integer('line_offset', args.line_offset ?? 0, 0, Number.MAX_SAFE_INTEGER),
+    limit: integer('line_limit', args.line_limit ?? DEFAULT_LINE_LIMIT, 1, MAX_LINE_LIMIT),
+  };
+}
+
+function integer(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+      `${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+    ]);
+  }
+  return value;
+}

@@ -1,0 +1,33 @@
+/**
+ * The one place HTTP errors are shaped: `{ error: { code, message } }` with the catalogue's
+ * status. Fastify's own 4xx errors (bad JSON, body too large, wrong content type) are given
+ * catalogue codes; anything unexpected is a 500 that reveals nothing internal.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { Mcpv8Error, isMcpv8Error } from '../../core/index.ts';
+
+export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const e = toMcpv8Error(err, bodyLimit, req.headers['content-type']);
+    if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
+    return reply.status(e.statusCode).send({ error: { code: e.code, message: e.message, ...e.details } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new Mcpv8Error('MCPV8_ERR_ROUTE_NOT_FOUND', [req.method, req.url.split('?')[0]]);
+    return reply.status(404).send({ error: { code: e.code, message: e.message } });
+  });
+}
+
+function toMcpv8Error(err: FastifyError, bodyLimit: number, contentType: string | undefined): Mcpv8Error {
+  if (isMcpv8Error(err)) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new Mcpv8Error('MCPV8_ERR_BODY_TOO_LARGE', [bodyLimit]);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new Mcpv8Error('MCPV8_ERR_CONTENT_TYPE', [contentType ?? '(none)']);
+  }
+  if (err.validation || (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)) {
+    return new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [err.message]);
+  }
+  return new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', ['see the server log']);
+}
