@@ -1,11 +1,13 @@
 /**
- * The gateway's HTTP server (fastify): REST routes, health endpoints, and (next) the MCP
- * transports. Never runs user code.
+ * The gateway's HTTP server (fastify): REST routes, health endpoints, and the MCP transports
+ * (Streamable HTTP at /mcp, legacy SSE at /sse + /message). Never runs user code.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ExecutionService } from './execution-service.ts';
 import { registerExecutionRoutes } from './rest/execution-routes.ts';
 import { installErrorHandling } from './rest/http-errors.ts';
+import { registerMcpHttpRoutes } from './mcp/mcp-http-routes.ts';
+import { installBearerAuth } from './rest/bearer-auth.ts';
 
 export interface HttpAppOptions {
   service: ExecutionService;
@@ -15,6 +17,11 @@ export interface HttpAppOptions {
   /** Readiness: true when runners are available. */
   isReady?: () => boolean;
   logger?: boolean;
+  /** Host header values accepted on the MCP endpoints; empty accepts any. */
+  allowedHosts?: readonly string[];
+  allowedOrigins?: readonly string[];
+  /** When non-empty, every route but /healthz and /readyz needs `Authorization: Bearer <one of these>`. */
+  authTokens?: readonly string[];
 }
 
 export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
@@ -22,11 +29,20 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   // Raw code can be POSTed as text/plain.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   installErrorHandling(app, opts.bodyLimit);
+  if (opts.authTokens && opts.authTokens.length > 0) installBearerAuth(app, opts.authTokens);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ready = opts.isReady?.() ?? true;
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
-  registerExecutionRoutes(app, { service: opts.service, namespaceOf: opts.namespaceOf ?? (() => 'default') });
+  const namespaceOf = opts.namespaceOf ?? (() => 'default');
+  registerExecutionRoutes(app, { service: opts.service, namespaceOf });
+  registerMcpHttpRoutes(app, {
+    service: opts.service,
+    namespaceOf,
+    allowedHosts: opts.allowedHosts ?? [],
+    allowedOrigins: opts.allowedOrigins ?? [],
+    maxSessions: 1000,
+  });
   return app;
 }

@@ -1,0 +1,124 @@
+/**
+ * Composition root of the embedded mode: gateway + scheduler in this process, runners as
+ * supervised child processes, records and output in SQLite under the data dir. No external
+ * service is needed.
+ */
+import { join } from 'node:path';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { Logger } from 'pino';
+import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
+import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
+import { ExecutionService } from '../gateway/execution-service.ts';
+import { buildHttpApp } from '../gateway/http-app.ts';
+import { createMcpServer } from '../gateway/mcp/mcp-server.ts';
+import { ChildRunnerPool } from '../local/child-runner-pool.ts';
+import { openDatabase } from '../local/sqlite-database.ts';
+import { SqliteExecutionStore } from '../local/sqlite-execution-store.ts';
+import { SqliteOutputLog } from '../local/sqlite-output-log.ts';
+import { MAX_CELL_CHARS } from '../runner/protocol.ts';
+import { loadWasmModules, parseWasmModuleSpecs } from '../runner/wasm-modules.ts';
+import type { Config } from './config.ts';
+
+const RETENTION_SWEEP_MS = 10 * 60_000;
+
+export interface RunningServer {
+  /** Base URL when serving HTTP. */
+  url?: string;
+  /** Resolves when the server stopped by itself (stdio closed). */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startEmbedded(config: Config, log: Logger): Promise<RunningServer> {
+  // Checked here so a bad module is a start-up error, not a crash loop of runners.
+  const wasmSpecs = parseWasmModuleSpecs(config.wasmModules, config.wasmConfig);
+  loadWasmModules(wasmSpecs);
+
+  const runners = new ChildRunnerPool({
+    runners: Math.min(config.maxConcurrentExecutions, 16),
+    concurrencyPerRunner: Math.ceil(
+      config.maxConcurrentExecutions / Math.min(config.maxConcurrentExecutions, 16),
+    ),
+    runner: {
+      defaultHeapMb: Math.max(8, config.heapMemoryMaxMb),
+      cdnBase: config.cdnBase,
+      wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
+    },
+  });
+  const db = openDatabase(join(config.dataDir, 'mcp-v8.db'));
+  const store = new SqliteExecutionStore(db);
+  const output = new SqliteOutputLog(db);
+  const scheduler = new ExecutionScheduler({
+    store,
+    output,
+    runners,
+    maxConcurrent: config.maxConcurrentExecutions,
+    maxQueued: config.maxQueuedExecutions,
+  });
+  const recovered = await scheduler.recover();
+  if (recovered > 0) log.warn({ recovered }, 'marked executions interrupted by a previous stop as failed');
+  const service = new ExecutionService({
+    store,
+    output,
+    scheduler,
+    limits: {
+      defaultHeapMb: Math.max(HEAP_MB_MIN, config.heapMemoryMaxMb),
+      maxHeapMb: HEAP_MB_MAX,
+      defaultTimeoutSeconds: config.executionTimeoutSecs,
+      maxTimeoutSeconds: TIMEOUT_SECONDS_MAX,
+    },
+    maxCodeChars: MAX_CELL_CHARS,
+  });
+
+  const sweep = setInterval(() => {
+    const before = new Date(Date.now() - config.retentionHours * 3_600_000).toISOString();
+    void store
+      .deleteCompletedBefore(before)
+      .then((ids) =>
+        output.delete(ids).then(() => ids.length > 0 && log.info({ deleted: ids.length }, 'retention')),
+      )
+      .catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
+  }, RETENTION_SWEEP_MS);
+  sweep.unref();
+
+  let stopped = false;
+  let onStop: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (onStop = resolve));
+  let closeFront: () => Promise<void> = async () => {};
+  const close = async () => {
+    if (stopped) return closed;
+    stopped = true;
+    clearInterval(sweep);
+    await closeFront();
+    await scheduler.stop();
+    await runners.close();
+    db.close();
+    onStop();
+  };
+
+  await runners.whenReady();
+  if (config.transport === 'stdio') {
+    const server = createMcpServer(service);
+    const transport = new StdioServerTransport();
+    transport.onclose = () => void close();
+    closeFront = () => server.close();
+    await server.connect(transport);
+    log.info('mcp-v8 ready on stdio');
+    return { closed, close };
+  }
+
+  const port = config.port!;
+  const hosts = [`${config.host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`];
+  const app = buildHttpApp({
+    service,
+    bodyLimit: 2 * MAX_CELL_CHARS + 4096,
+    isReady: () => runners.stats().ready > 0,
+    allowedHosts: config.host === '0.0.0.0' || config.host === '::' ? [] : hosts,
+    allowedOrigins: hosts.map((h) => `http://${h}`),
+    authTokens: config.authTokens,
+  });
+  closeFront = () => app.close();
+  const url = await app.listen({ host: config.host, port });
+  log.info({ url, transport: config.transport }, 'mcp-v8 ready');
+  return { url, closed, close };
+}

@@ -1,0 +1,33 @@
+/** The shape each tool module exports; `mcp-server.ts` registers them all in a loop. */
+import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import type { ExecutionService } from '../../execution-service.ts';
+
+export interface ToolContext {
+  service: ExecutionService;
+  /** Tenant of the caller. */
+  namespace: string;
+}
+
+export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: In;
+  outputSchema: Out;
+  annotations: ToolAnnotations;
+  handler: (args: z.infer<z.ZodObject<In>>, ctx: ToolContext) => Promise<CallToolResult>;
+}
+
+/** A tool with its types erased, as the registration loop sees it. */
+export interface AnyTool {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: z.ZodRawShape;
+  outputSchema: z.ZodRawShape;
+  annotations: ToolAnnotations;
+  // Method syntax: parameters compare bivariantly, so every ToolDefinition fits.
+  handler(args: never, ctx: ToolContext): Promise<CallToolResult>;
+}
