@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
+import { ExecutionMetrics } from '../controller/execution-metrics.ts';
 import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
 import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
 import { ExecutionService } from '../gateway/execution-service.ts';
@@ -48,12 +49,18 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   const db = openDatabase(join(config.dataDir, 'mcp-v8.db'));
   const store = new SqliteExecutionStore(db);
   const output = new SqliteOutputLog(db);
+  // The metrics read the scheduler lazily (at scrape time), so it can be created after them.
+  const metrics: ExecutionMetrics = new ExecutionMetrics({
+    queue: () => scheduler.stats(),
+    runners: () => runners.stats(),
+  });
   const scheduler = new ExecutionScheduler({
     store,
     output,
     runners,
     maxConcurrent: config.maxConcurrentExecutions,
     maxQueued: config.maxQueuedExecutions,
+    observer: metrics,
   });
   const recovered = await scheduler.recover();
   if (recovered > 0) log.warn({ recovered }, 'marked executions interrupted by a previous stop as failed');
@@ -116,6 +123,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     allowedHosts: config.host === '0.0.0.0' || config.host === '::' ? [] : hosts,
     allowedOrigins: hosts.map((h) => `http://${h}`),
     authTokens: config.authTokens,
+    metrics: metrics.registry,
   });
   closeFront = () => app.close();
   const url = await app.listen({ host: config.host, port });

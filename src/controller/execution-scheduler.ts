@@ -23,6 +23,8 @@ export interface ExecutionSchedulerOptions {
   /** Executions waiting at once; beyond it submit() throws MCPV8_ERR_QUEUE_FULL. */
   maxQueued: number;
   now?: () => Date;
+  /** Told when executions start and end (metrics). */
+  observer?: { observeStart(queuedMs: number): void; observeOutcome(outcome: ExecutionOutcome): void };
 }
 
 interface Queued {
@@ -141,6 +143,7 @@ export class ExecutionScheduler {
       startedAt: now().toISOString(),
     });
     if (!started) return; // cancelled while it waited
+    this.#opts.observer?.observeStart(Date.parse(started.startedAt!) - Date.parse(record.createdAt));
     const buffer = new OutputBuffer(this.#opts.output, record.id);
     let outcome: ExecutionOutcome;
     try {
@@ -171,6 +174,7 @@ export class ExecutionScheduler {
     }
     // Every line is stored before the status says the execution is over.
     await buffer.flush();
+    this.#opts.observer?.observeOutcome(outcome);
     await this.#finish(started, ['running'], outcome);
   }
 

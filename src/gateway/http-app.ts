@@ -20,6 +20,8 @@ export interface HttpAppOptions {
   /** Host header values accepted on the MCP endpoints; empty accepts any. */
   allowedHosts?: readonly string[];
   allowedOrigins?: readonly string[];
+  /** Serves GET /metrics (Prometheus text format) from this registry when given. */
+  metrics?: { contentType: string; metrics(): Promise<string> };
   /** When non-empty, every route but /healthz and /readyz needs `Authorization: Bearer <one of these>`. */
   authTokens?: readonly string[];
 }
@@ -35,6 +37,10 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
     const ready = opts.isReady?.() ?? true;
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
+  const metrics = opts.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  }
   const namespaceOf = opts.namespaceOf ?? (() => 'default');
   registerExecutionRoutes(app, { service: opts.service, namespaceOf });
   registerMcpHttpRoutes(app, {

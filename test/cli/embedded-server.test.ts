@@ -65,6 +65,30 @@ describe('embedded server', () => {
     }
   });
 
+  it('exposes Prometheus metrics: outcomes, latency, queue depth and runners', async () => {
+    const { server, url } = await start();
+    try {
+      await fetch(`${url}/api/exec?wait=10`, {
+        method: 'POST',
+        body: 'throw new Error("x")',
+        headers: { 'content-type': 'text/plain' },
+      });
+      await fetch(`${url}/api/exec?wait=10`, {
+        method: 'POST',
+        body: '1',
+        headers: { 'content-type': 'text/plain' },
+      });
+      const text = await (await fetch(`${url}/metrics`)).text();
+      expect(text).toMatch(/mcpv8_executions_finished_total\{status="completed",reason="None"\} 1/);
+      expect(text).toMatch(/mcpv8_executions_finished_total\{status="failed",reason="Error"\} 1/);
+      expect(text).toMatch(/mcpv8_execution_duration_seconds_count\{status="completed"\} 1/);
+      expect(text).toMatch(/mcpv8_executions_queued 0/);
+      expect(text).toMatch(/mcpv8_runners\{state="ready"\} [1-9]/);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses MCP requests whose Host header is not ours (DNS rebinding)', async () => {
     const { server, url } = await start();
     try {
