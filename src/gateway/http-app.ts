@@ -8,6 +8,7 @@ import { registerExecutionRoutes } from './rest/execution-routes.ts';
 import { installErrorHandling } from './rest/http-errors.ts';
 import { registerMcpHttpRoutes } from './mcp/mcp-http-routes.ts';
 import { installBearerAuth } from './rest/bearer-auth.ts';
+import { openApiDocument } from './rest/openapi.ts';
 
 export interface HttpAppOptions {
   service: ExecutionService;
@@ -33,6 +34,8 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   installErrorHandling(app, opts.bodyLimit);
   if (opts.authTokens && opts.authTokens.length > 0) installBearerAuth(app, opts.authTokens);
   app.get('/healthz', async () => ({ status: 'ok' }));
+  const openapi = openApiDocument();
+  app.get('/openapi.json', async () => openapi);
   app.get('/readyz', async (_req, reply) => {
     const ready = opts.isReady?.() ?? true;
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });

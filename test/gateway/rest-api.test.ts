@@ -212,6 +212,18 @@ describe('reads, lists and cancellation', () => {
     expect((await get('/api/executions?status=bogus')).statusCode).toBe(400);
   });
 
+  it('serves an OpenAPI document listing every route', async () => {
+    const doc = (await get('/openapi.json')).json<{ openapi: string; paths: Record<string, unknown> }>();
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/exec',
+      '/api/executions',
+      '/api/executions/{id}',
+      '/api/executions/{id}/cancel',
+      '/api/executions/{id}/output',
+    ]);
+  });
+
   it('reports health and readiness', async () => {
     expect((await get('/healthz')).statusCode).toBe(200);
     expect((await get('/readyz')).statusCode).toBe(200);
