@@ -21,9 +21,12 @@ if (config === 'help') {
   process.exit(0);
 }
 
+// JSON lines for machines; readable lines when a person watches the terminal.
 const log = pino(
   { level: config.logLevel, redact: ['authTokens', 'req.headers.authorization'] },
-  pino.destination({ fd: 2, sync: false }),
+  process.stderr.isTTY
+    ? pino.transport({ target: 'pino-pretty', options: { destination: 2, colorize: true } })
+    : pino.destination({ fd: 2, sync: false }),
 );
 
 try {

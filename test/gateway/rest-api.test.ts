@@ -69,6 +69,23 @@ describe('POST /api/exec', () => {
     expect(out).toMatchObject({ data: 'hello\n', total_lines: 1 });
   });
 
+  it('makes a logged line readable within 50 ms', async () => {
+    const { execution_id: id } = (
+      await post('/api/exec', {
+        code: 'console.log(String(Date.now())); await new Promise((r) => setTimeout(r, 1000))',
+      })
+    ).json<{ execution_id: string }>();
+    let seenAt = 0;
+    let page: { data: string } = { data: '' };
+    while (page.data === '') {
+      page = (await get(`/api/executions/${id}/output`)).json();
+      seenAt = Date.now();
+      if (page.data === '') await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(seenAt - Number(page.data.trim())).toBeLessThan(50);
+    await post(`/api/executions/${id}/cancel`);
+  });
+
   it('waits for completion in one request with ?wait=', async () => {
     const res = await post('/api/exec?wait=10', { code: '6 * 7' });
     expect(res.statusCode).toBe(200);
