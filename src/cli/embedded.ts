@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
+import { ExecutionEvents } from '../controller/execution-events.ts';
 import { ExecutionMetrics } from '../controller/execution-metrics.ts';
 import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
 import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
@@ -54,10 +55,12 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     queue: () => scheduler.stats(),
     runners: () => runners.stats(),
   });
+  const events = new ExecutionEvents();
   const scheduler = new ExecutionScheduler({
     store,
     output,
     runners,
+    events,
     maxConcurrent: config.maxConcurrentExecutions,
     maxQueued: config.maxQueuedExecutions,
     observer: metrics,
@@ -68,6 +71,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     store,
     output,
     scheduler,
+    events,
     limits: {
       defaultHeapMb: Math.max(HEAP_MB_MIN, config.heapMemoryMaxMb),
       maxHeapMb: HEAP_MB_MAX,

@@ -12,6 +12,7 @@ import {
   type OutputLog,
   type RunnerPool,
 } from '../core/index.ts';
+import type { ExecutionEvents } from './execution-events.ts';
 import { OutputBuffer } from './output-buffer.ts';
 
 export interface ExecutionSchedulerOptions {
@@ -23,6 +24,8 @@ export interface ExecutionSchedulerOptions {
   /** Executions waiting at once; beyond it submit() throws MCPV8_ERR_QUEUE_FULL. */
   maxQueued: number;
   now?: () => Date;
+  /** Live console lines and ends, for watchers (MCP logging notifications). */
+  events?: ExecutionEvents;
   /** Told when executions start and end (metrics). */
   observer?: { observeStart(queuedMs: number): void; observeOutcome(outcome: ExecutionOutcome): void };
 }
@@ -155,7 +158,10 @@ export class ExecutionScheduler {
           heapMb: record.limits.heapMemoryMaxMb,
           timeoutMs: record.limits.timeoutSeconds * 1000,
         },
-        (level, text) => buffer.push(level, text),
+        (level, text) => {
+          buffer.push(level, text);
+          this.#opts.events?.line(record.id, level, text);
+        },
         abort.signal,
       );
     } catch (err) {
@@ -184,11 +190,13 @@ export class ExecutionScheduler {
     outcome: ExecutionOutcome,
   ): Promise<ExecutionRecord | undefined> {
     const now = this.#opts.now ?? (() => new Date());
-    return this.#opts.store.transition(record.namespace, record.id, from, {
+    const finished = await this.#opts.store.transition(record.namespace, record.id, from, {
       status: outcome.status,
       completedAt: now().toISOString(),
       outcome,
     });
+    if (finished) this.#opts.events?.end(record.id, finished.status);
+    return finished;
   }
 }
 

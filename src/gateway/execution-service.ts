@@ -20,6 +20,7 @@ import {
   type OutputRange,
 } from '../core/index.ts';
 import type { ExecutionScheduler } from '../controller/execution-scheduler.ts';
+import type { ExecutionEvents, ExecutionOutputListener } from '../controller/execution-events.ts';
 
 /** Server-wide limits (the seed's flags `--heap-memory-max`, `--execution-timeout`). */
 export interface ExecutionLimitsPolicy {
@@ -42,6 +43,8 @@ export interface ExecutionServiceOptions {
   store: ExecutionStore;
   output: OutputLog;
   scheduler: ExecutionScheduler;
+  /** Live output of executions running in this process (absent: no live following). */
+  events?: ExecutionEvents;
   limits: ExecutionLimitsPolicy;
   /** Largest cell, characters. */
   maxCodeChars: number;
@@ -97,6 +100,14 @@ export class ExecutionService {
     await this.#opts.store.create(record);
     this.#opts.scheduler.submit(record);
     return record;
+  }
+
+  /**
+   * Follows an execution's console lines as they are produced, until it ends. Returns an
+   * unsubscribe function; a no-op where live output is not available.
+   */
+  follow(executionId: string, listener: ExecutionOutputListener): () => void {
+    return this.#opts.events?.watch(executionId, listener) ?? (() => {});
   }
 
   /** @throws MCPV8_ERR_EXEC_NOT_FOUND */

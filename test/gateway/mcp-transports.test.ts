@@ -6,6 +6,7 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +148,26 @@ describe.each(transports)('MCP over %s', (_name, makeTransport) => {
     expect(list.length).toBeGreaterThanOrEqual(4);
     const cancelled = await call(client, 'list_executions', { status: 'cancelled' });
     expect((cancelled.executions as Structured[]).every((e) => e.status === 'cancelled')).toBe(true);
+  });
+
+  it('streams console lines as logging notifications once the client asks for them', async () => {
+    const received: Array<{ level: string; data: { execution_id: string; text: string } }> = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      received.push(n.params as (typeof received)[number]);
+    });
+    const quiet = await call(client, 'run_js', { code: 'console.log("unasked")' });
+    await waitDone(client, quiet.execution_id as string);
+    await client.setLoggingLevel('info');
+    const loud = await call(client, 'run_js', {
+      code: 'console.debug("too low"); console.log("one"); console.error("two")',
+    });
+    await waitDone(client, loud.execution_id as string);
+    const t0 = Date.now();
+    while (received.length < 2 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+    expect(received.map((m) => [m.level, m.data.text, m.data.execution_id])).toEqual([
+      ['info', 'one', loud.execution_id],
+      ['error', 'two', loud.execution_id],
+    ]);
   });
 
   it('answers bad calls with MCP tool errors carrying stable codes', async () => {

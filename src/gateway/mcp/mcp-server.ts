@@ -3,6 +3,12 @@
  * every tool registered from its module.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import {
+  LoggingLevelSchema,
+  SetLevelRequestSchema,
+  type LoggingLevel,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { OutputLevel } from '../../core/index.ts';
 import type { ExecutionService } from '../execution-service.ts';
 import { cancelExecution } from './tools/cancel-execution.ts';
 import { getExecutionOutput } from './tools/get-execution-output.ts';
@@ -29,7 +35,7 @@ export function createMcpServer(service: ExecutionService, namespace = 'default'
       'Run JavaScript/TypeScript in sandboxed V8 isolates: run_js returns an execution_id at once; poll ' +
       'get_execution for the result and get_execution_output for console output.',
   });
-  const ctx: ToolContext = { service, namespace };
+  const ctx: ToolContext = { service, namespace, follow: consoleNotifier(server, service) };
   for (const tool of TOOLS) register(server, tool, ctx);
   return server;
 }
@@ -47,4 +53,43 @@ function register(server: McpServer, tool: AnyTool, ctx: ToolContext): void {
     // The SDK has already parsed args with inputSchema.
     (args: unknown) => tool.handler(args as never, ctx),
   );
+}
+
+const MCP_LEVEL: Record<OutputLevel, LoggingLevel> = {
+  debug: 'debug',
+  log: 'info',
+  info: 'info',
+  warn: 'warning',
+  error: 'error',
+};
+const SEVERITY = new Map(LoggingLevelSchema.options.map((level, i) => [level, i]));
+
+/**
+ * Console lines of the executions this session started, as `notifications/message`, once the
+ * client has asked for logging (`logging/setLevel`) and at or above the level it chose.
+ */
+function consoleNotifier(server: McpServer, service: ExecutionService): (executionId: string) => void {
+  let threshold: LoggingLevel | undefined;
+  server.server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+    threshold = request.params.level;
+    return {};
+  });
+  return (executionId) => {
+    service.follow(executionId, {
+      line: (level, text) => {
+        const mcpLevel = MCP_LEVEL[level];
+        if (threshold === undefined || SEVERITY.get(mcpLevel)! < SEVERITY.get(threshold)!) return;
+        server.server
+          .sendLoggingMessage({
+            level: mcpLevel,
+            logger: `execution/${executionId}`,
+            data: { execution_id: executionId, level, text },
+          })
+          .catch(() => {
+            // The session went away; the execution's output stays readable with get_execution_output.
+          });
+      },
+      end: () => {},
+    });
+  };
 }

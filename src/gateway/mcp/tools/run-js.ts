@@ -33,19 +33,20 @@ export const runJs: ToolDefinition<typeof input, typeof ExecutionViewSchema.shap
     'Starts running code in a fresh V8 isolate and returns its execution_id at once (status "queued" or ' +
     '"running"). Poll get_execution for the status and result, and get_execution_output for console ' +
     'output (readable while the code runs). Supports top-level await, import of npm:/jsr:/https: modules, ' +
-    'WebAssembly, console.*, setTimeout/setInterval.',
+    'WebAssembly, console.*, setTimeout/setInterval. After logging/setLevel, console lines also arrive ' +
+    'as notifications/message (logger "execution/<id>").',
   inputSchema: input,
   outputSchema: ExecutionViewSchema.shape,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
-  handler: (args, { service, namespace }) =>
-    asTool(async () =>
-      toExecutionView(
-        await service.submit(namespace, {
-          code: args.code,
-          language: args.language,
-          heapMemoryMaxMb: args.heap_memory_max_mb,
-          executionTimeoutSecs: args.execution_timeout_secs,
-        }),
-      ),
-    ),
+  handler: (args, { service, namespace, follow }) =>
+    asTool(async () => {
+      const record = await service.submit(namespace, {
+        code: args.code,
+        language: args.language,
+        heapMemoryMaxMb: args.heap_memory_max_mb,
+        executionTimeoutSecs: args.execution_timeout_secs,
+      });
+      follow?.(record.id);
+      return toExecutionView(record);
+    }),
 };

@@ -8,6 +8,8 @@ export interface ToolContext {
   service: ExecutionService;
   /** Tenant of the caller. */
   namespace: string;
+  /** Streams an execution's console lines to this MCP session (as logging notifications, if asked for). */
+  follow?: (executionId: string) => void;
 }
 
 export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
