@@ -64,6 +64,11 @@ describe('README examples', () => {
     }
   });
 
+  it('runs the built server with npx', async () => {
+    const { stdout } = await run('npx --no-install mcp-v8 --help', { cwd: root });
+    expect(stdout).toContain('Usage: mcp-v8');
+  });
+
   it('gives MCP client configurations that point at the real entry point', () => {
     const [config] = blocks('json');
     const parsed = JSON.parse(config!) as { mcpServers: Record<string, { command: string; args: string[] }> };
