@@ -6,7 +6,13 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema,
+  CancelTaskResultSchema,
+  CreateTaskResultSchema,
+  GetTaskResultSchema,
+  LoggingMessageNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,12 +176,53 @@ describe.each(transports)('MCP over %s', (_name, makeTransport) => {
     ]);
   });
 
+  it('runs run_js as an MCP task backed by the execution', async () => {
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'run_js')?.execution?.taskSupport).toBe('optional');
+    const created = await client.request(
+      {
+        method: 'tools/call',
+        params: { name: 'run_js', arguments: { code: '21 * 2' }, task: { ttl: 60_000 } },
+      },
+      CreateTaskResultSchema,
+    );
+    const { taskId } = created.task;
+    // The task id is the execution id: the plain tools see the same execution.
+    expect((await call(client, 'get_execution', { execution_id: taskId })).execution_id).toBe(taskId);
+    const result = await client.request({ method: 'tasks/result', params: { taskId } }, CallToolResultSchema);
+    expect(result.structuredContent).toMatchObject({
+      execution_id: taskId,
+      status: 'completed',
+      result: '42',
+    });
+    const task = await client.request({ method: 'tasks/get', params: { taskId } }, GetTaskResultSchema);
+    expect(task.status).toBe('completed');
+
+    const long = await client.request(
+      { method: 'tools/call', params: { name: 'run_js', arguments: { code: 'while (true) {}' }, task: {} } },
+      CreateTaskResultSchema,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await client.request(
+      { method: 'tasks/cancel', params: { taskId: long.task.taskId } },
+      CancelTaskResultSchema,
+    );
+    expect((await call(client, 'get_execution', { execution_id: long.task.taskId })).status).toBe(
+      'cancelled',
+    );
+  });
+
   it('answers bad calls with MCP tool errors carrying stable codes', async () => {
     const errorOf = (res: Awaited<ReturnType<Client['callTool']>>) => {
       expect(res.isError).toBe(true);
       const [first] = res.content as Array<{ type: string; text: string }>;
       return (JSON.parse(first!.text) as { error: { code: string; message: string } }).error;
     };
+    const missing = await client.callTool({ name: 'run_js', arguments: {} });
+    expect(errorOf(missing)).toMatchObject({
+      code: 'MCPV8_ERR_INPUT_INVALID',
+      message: expect.stringContaining('code') as unknown,
+    });
     const unknown = await client.callTool({ name: 'get_execution', arguments: { execution_id: 'nope' } });
     expect(errorOf(unknown).code).toBe('MCPV8_ERR_EXEC_NOT_FOUND');
     const heap = await client.callTool({ name: 'run_js', arguments: { code: '1', heap_memory_max_mb: 128 } });

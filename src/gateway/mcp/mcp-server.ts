@@ -1,13 +1,22 @@
 /**
  * Builds the MCP server (one per MCP session: the SDK's Server holds per-connection state) with
- * every tool registered from its module.
+ * every tool registered from its module. McpServer lists the tools (JSON Schema from zod); calls
+ * go through our own tools/call handler, because `run_js` answers at once when called plainly and
+ * creates an MCP task (backed by the execution) when the call is task-augmented — a combination
+ * the SDK's experimental registerToolTask cannot express (it makes plain calls block).
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
+  CallToolRequestSchema,
   LoggingLevelSchema,
   SetLevelRequestSchema,
+  type CallToolResult,
   type LoggingLevel,
 } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import { Mcpv8Error } from '../../core/index.ts';
+import { ExecutionTaskStore, taskOf } from './execution-task-store.ts';
+import { toolError } from './tool-result.ts';
 import type { OutputLevel } from '../../core/index.ts';
 import type { ExecutionService } from '../execution-service.ts';
 import { cancelExecution } from './tools/cancel-execution.ts';
@@ -30,18 +39,46 @@ export const SERVER_INFO = { name: 'mcp-v8', version: '0.1.0' };
 
 export function createMcpServer(service: ExecutionService, namespace = 'default'): McpServer {
   const server = new McpServer(SERVER_INFO, {
-    capabilities: { tools: {}, logging: {} },
+    capabilities: {
+      tools: {},
+      logging: {},
+      tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+    },
+    taskStore: new ExecutionTaskStore(service, namespace),
     instructions:
       'Run JavaScript/TypeScript in sandboxed V8 isolates: run_js returns an execution_id at once; poll ' +
       'get_execution for the result and get_execution_output for console output.',
   });
   const ctx: ToolContext = { service, namespace, follow: consoleNotifier(server, service) };
   for (const tool of TOOLS) register(server, tool, ctx);
+  server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const tool = TOOLS.find((t) => t.name === request.params.name);
+    if (!tool)
+      return toolError(new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`no tool named ${request.params.name}`]));
+    const parsed = z.object(tool.inputSchema).safeParse(request.params.arguments ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.join('.') || 'arguments';
+      return toolError(
+        new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`${where}: ${issue?.message ?? 'invalid'}`]),
+      );
+    }
+    const result: CallToolResult = await tool.handler(parsed.data as never, ctx);
+    if (request.params.task && tool.name === runJs.name && !result.isError) {
+      // A task-augmented call answers with the task; the execution id is the task id.
+      const record = await service.get(
+        namespace,
+        (result.structuredContent as { execution_id: string }).execution_id,
+      );
+      return { task: taskOf(record) };
+    }
+    return result;
+  });
   return server;
 }
 
 function register(server: McpServer, tool: AnyTool, ctx: ToolContext): void {
-  server.registerTool(
+  const registered = server.registerTool(
     tool.name,
     {
       title: tool.title,
@@ -50,9 +87,10 @@ function register(server: McpServer, tool: AnyTool, ctx: ToolContext): void {
       outputSchema: tool.outputSchema,
       annotations: tool.annotations,
     },
-    // The SDK has already parsed args with inputSchema.
+    // Reached only through McpServer's own tools/call handler, which createMcpServer replaces.
     (args: unknown) => tool.handler(args as never, ctx),
   );
+  if (tool.taskSupport) registered.execution = { taskSupport: tool.taskSupport };
 }
 
 const MCP_LEVEL: Record<OutputLevel, LoggingLevel> = {

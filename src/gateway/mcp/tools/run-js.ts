@@ -34,10 +34,12 @@ export const runJs: ToolDefinition<typeof input, typeof ExecutionViewSchema.shap
     '"running"). Poll get_execution for the status and result, and get_execution_output for console ' +
     'output (readable while the code runs). Supports top-level await, import of npm:/jsr:/https: modules, ' +
     'WebAssembly, console.*, setTimeout/setInterval. After logging/setLevel, console lines also arrive ' +
-    'as notifications/message (logger "execution/<id>").',
+    'as notifications/message (logger "execution/<id>"). Called as an MCP task, the task id is the ' +
+    'execution_id and tasks/result gives the finished execution.',
   inputSchema: input,
   outputSchema: ExecutionViewSchema.shape,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+  taskSupport: 'optional',
   handler: (args, { service, namespace, follow }) =>
     asTool(async () => {
       const record = await service.submit(namespace, {

@@ -19,6 +19,8 @@ export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawSh
   inputSchema: In;
   outputSchema: Out;
   annotations: ToolAnnotations;
+  /** Whether a call may be made as an MCP task (spec 2025-11-25). */
+  taskSupport?: 'optional';
   handler: (args: z.infer<z.ZodObject<In>>, ctx: ToolContext) => Promise<CallToolResult>;
 }
 
@@ -30,6 +32,7 @@ export interface AnyTool {
   inputSchema: z.ZodRawShape;
   outputSchema: z.ZodRawShape;
   annotations: ToolAnnotations;
+  taskSupport?: 'optional';
   // Method syntax: parameters compare bivariantly, so every ToolDefinition fits.
   handler(args: never, ctx: ToolContext): Promise<CallToolResult>;
 }
