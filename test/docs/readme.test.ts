@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/cli/config.ts';
 import { startEmbedded, type RunningServer } from '../../src/cli/embedded.ts';
+import { TOOLS } from '../../src/gateway/mcp/mcp-server.ts';
 import { freePort } from '../harness/free-port.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -67,6 +68,18 @@ describe('README examples', () => {
   it('runs the built server with npx', async () => {
     const { stdout } = await run('npx --no-install mcp-v8 --help', { cwd: root });
     expect(stdout).toContain('Usage: mcp-v8');
+  });
+
+  it('documents every MCP tool and every argument, and no other', () => {
+    const rows = [...readme.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*(.*?)\s*\|/gm)].filter((m) =>
+      TOOLS.some((t) => t.name === m[1]),
+    );
+    expect(rows.map((m) => m[1])).toEqual(TOOLS.map((t) => t.name));
+    for (const tool of TOOLS) {
+      const cell = rows.find((m) => m[1] === tool.name)![2]!;
+      for (const arg of Object.keys(tool.inputSchema))
+        expect(cell, `${tool.name} ${arg}`).toContain(`\`${arg}\``);
+    }
   });
 
   it('gives MCP client configurations that point at the real entry point', () => {

@@ -100,7 +100,7 @@ describe.each(transports)('MCP over %s', (_name, makeTransport) => {
   });
 
   it("runs the seed's async walkthrough: run_js → get_execution → get_execution_output", async () => {
-    const started = await call(client, 'run_js', { code: "console.log('hello')" });
+    const started = await call(client, 'run_js', { code: "console.log('hello');" });
     expect(started.execution_id).toEqual(expect.any(String));
     expect(['queued', 'running']).toContain(started.status);
     const done = await waitDone(client, started.execution_id as string);
