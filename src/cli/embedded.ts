@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { ExecutionEvents } from '../controller/execution-events.ts';
 import { ExecutionMetrics } from '../controller/execution-metrics.ts';
 import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
+import { sweepRetention } from '../controller/retention.ts';
 import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
 import { ExecutionService } from '../gateway/execution-service.ts';
 import { buildHttpApp } from '../gateway/http-app.ts';
@@ -82,12 +83,8 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   });
 
   const sweep = setInterval(() => {
-    const before = new Date(Date.now() - config.retentionHours * 3_600_000).toISOString();
-    void store
-      .deleteCompletedBefore(before)
-      .then((ids) =>
-        output.delete(ids).then(() => ids.length > 0 && log.info({ deleted: ids.length }, 'retention')),
-      )
+    sweepRetention({ store, output, retentionHours: config.retentionHours })
+      .then((deleted) => deleted > 0 && log.info({ deleted }, 'retention: deleted finished executions'))
       .catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
   }, RETENTION_SWEEP_MS);
   sweep.unref();

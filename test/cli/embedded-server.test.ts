@@ -110,6 +110,12 @@ describe('embedded server', () => {
         req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }));
       });
       expect(status).toBe(403);
+      const foreignOrigin = await fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: { origin: 'http://evil.example', 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(foreignOrigin.status).toBe(403);
     } finally {
       await server.close();
     }
