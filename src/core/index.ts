@@ -6,3 +6,4 @@ export * from './errors.ts';
 export * from './api/execution.ts';
 export * from './runner-pool.ts';
 export * from './execution-store.ts';
+export * from './heap.ts';

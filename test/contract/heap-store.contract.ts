@@ -1,0 +1,62 @@
+// The behaviour every HeapStore must have (dir now; S3 in the integration suite next).
+import { describe, expect, it } from 'vitest';
+import { encodeHeapNode, isMcpv8Error, type HeapNode, type HeapStore } from '../../src/core/index.ts';
+
+export const sampleNode = (code = 'var x = 1; x;', parent: string | null = null): HeapNode => ({
+  format: 1,
+  parent,
+  cell: { code, language: 'javascript' },
+  journal: [
+    { kind: 'now', value: 1_700_000_000_000 },
+    { kind: 'seed', value: 42 },
+  ],
+  modules: [],
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    if (isMcpv8Error(err)) return err.code;
+    throw err;
+  }
+}
+
+export function heapStoreContract(name: string, makeStore: () => Promise<HeapStore>): void {
+  describe(`HeapStore contract: ${name}`, () => {
+    it('stores a node under the SHA-256 of its canonical encoding and reads it back', async () => {
+      const store = await makeStore();
+      const node = sampleNode();
+      const id = await store.put(node);
+      expect(id).toBe(encodeHeapNode(node).id);
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+      expect(await store.get(id)).toEqual(node);
+      expect(await store.has(id)).toBe(true);
+    });
+
+    it('is idempotent: the same node twice is one heap', async () => {
+      const store = await makeStore();
+      const a = await store.put(sampleNode('1'));
+      const b = await store.put(sampleNode('1'));
+      expect(a).toBe(b);
+    });
+
+    it('gives different ids to different cells and to the same cell on different parents', async () => {
+      const store = await makeStore();
+      const root = await store.put(sampleNode('var a = 1'));
+      const child = await store.put(sampleNode('a + 1', root));
+      const other = await store.put(sampleNode('a + 1', null));
+      expect(new Set([root, child, other]).size).toBe(3);
+      expect((await store.get(child)).parent).toBe(root);
+    });
+
+    it('rejects a malformed id before any lookup, and an unknown id as not found', async () => {
+      const store = await makeStore();
+      expect(await codeOf(store.get('../../etc/passwd'))).toBe('MCPV8_ERR_HEAP_ID_INVALID');
+      expect(await codeOf(store.get('ABC'))).toBe('MCPV8_ERR_HEAP_ID_INVALID');
+      expect(await codeOf(store.get('0'.repeat(64)))).toBe('MCPV8_ERR_HEAP_NOT_FOUND');
+      expect(await store.has('0'.repeat(64))).toBe(false);
+    });
+  });
+}
