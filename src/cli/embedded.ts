@@ -10,7 +10,7 @@ import { ExecutionEvents } from '../controller/execution-events.ts';
 import { ExecutionMetrics } from '../controller/execution-metrics.ts';
 import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
 import { sweepRetention } from '../controller/retention.ts';
-import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
+import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX, effectiveHeapMb } from '../core/index.ts';
 import { ExecutionService } from '../gateway/execution-service.ts';
 import { buildHttpApp } from '../gateway/http-app.ts';
 import { createMcpServer } from '../gateway/mcp/mcp-server.ts';
@@ -37,13 +37,13 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   const wasmSpecs = parseWasmModuleSpecs(config.wasmModules, config.wasmConfig);
   loadWasmModules(wasmSpecs);
 
+  // Up to 16 processes; beyond that, each runner takes several executions at once.
+  const processes = Math.min(config.maxConcurrentExecutions, 16);
   const runners = new ChildRunnerPool({
-    runners: Math.min(config.maxConcurrentExecutions, 16),
-    concurrencyPerRunner: Math.ceil(
-      config.maxConcurrentExecutions / Math.min(config.maxConcurrentExecutions, 16),
-    ),
+    runners: processes,
+    concurrencyPerRunner: Math.ceil(config.maxConcurrentExecutions / processes),
     runner: {
-      defaultHeapMb: Math.max(8, config.heapMemoryMaxMb),
+      defaultHeapMb: effectiveHeapMb(config.heapMemoryMaxMb),
       cdnBase: config.cdnBase,
       wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
     },

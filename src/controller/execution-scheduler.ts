@@ -5,6 +5,9 @@
  */
 import {
   FailureReason,
+  cancelledError,
+  endedOutcome,
+  failureError,
   Mcpv8Error,
   type ExecutionOutcome,
   type ExecutionRecord,
@@ -52,18 +55,15 @@ export class ExecutionScheduler {
   async recover(): Promise<number> {
     const unfinished = await this.#opts.store.listUnfinished();
     for (const r of unfinished) {
-      await this.#finish(r, ['queued', 'running'], {
-        status: 'failed',
-        error: {
-          reason: FailureReason.RunnerCrashed,
-          name: 'Error',
-          message: 'the server restarted before this execution finished',
-        },
-        effectiveHeapMb: Math.max(8, r.limits.heapMemoryMaxMb),
-        durationMs: 0,
-        outputBytes: 0,
-        outputTruncated: false,
-      });
+      const error = failureError(
+        FailureReason.RunnerCrashed,
+        'the server restarted before this execution finished',
+      );
+      await this.#finish(
+        r,
+        ['queued', 'running'],
+        endedOutcome('failed', error, r.limits.heapMemoryMaxMb, 0),
+      );
     }
     return unfinished.length;
   }
@@ -165,18 +165,8 @@ export class ExecutionScheduler {
         abort.signal,
       );
     } catch (err) {
-      outcome = {
-        status: 'failed',
-        error: {
-          reason: FailureReason.RunnerCrashed,
-          name: 'Error',
-          message: `the runner pool failed: ${String(err)}`,
-        },
-        effectiveHeapMb: Math.max(8, record.limits.heapMemoryMaxMb),
-        durationMs: 0,
-        outputBytes: 0,
-        outputTruncated: false,
-      };
+      const error = failureError(FailureReason.RunnerCrashed, `the runner pool failed: ${String(err)}`);
+      outcome = endedOutcome('failed', error, record.limits.heapMemoryMaxMb, 0);
     }
     // Every line is stored before the status says the execution is over.
     await buffer.flush();
@@ -205,12 +195,5 @@ function key(namespace: string, id: string): string {
 }
 
 function cancelledOutcome(record: ExecutionRecord, durationMs: number): ExecutionOutcome {
-  return {
-    status: 'cancelled',
-    error: { reason: FailureReason.Cancelled, name: 'AbortError', message: 'the execution was cancelled' },
-    effectiveHeapMb: Math.max(8, record.limits.heapMemoryMaxMb),
-    durationMs,
-    outputBytes: 0,
-    outputTruncated: false,
-  };
+  return endedOutcome('cancelled', cancelledError(), record.limits.heapMemoryMaxMb, durationMs);
 }

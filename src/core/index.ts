@@ -4,6 +4,7 @@
  */
 export * from './errors.ts';
 export * from './api/execution.ts';
+export * from './api/outcome.ts';
 export * from './runner-pool.ts';
 export * from './execution-store.ts';
 export * from './heap.ts';

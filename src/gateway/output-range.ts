@@ -27,18 +27,22 @@ export function toOutputRange(args: OutputRangeArgs): OutputRange {
   if (byteMode) {
     return {
       mode: 'bytes',
-      offset: integer('byte_offset', args.byte_offset ?? 0, 0, Number.MAX_SAFE_INTEGER),
-      limit: integer('byte_limit', args.byte_limit ?? 65_536, 1, MAX_BYTE_LIMIT),
+      offset: requireInteger('byte_offset', args.byte_offset ?? 0, 0, Number.MAX_SAFE_INTEGER),
+      limit: requireInteger('byte_limit', args.byte_limit ?? 65_536, 1, MAX_BYTE_LIMIT),
     };
   }
   return {
     mode: 'lines',
-    offset: integer('line_offset', args.line_offset ?? 0, 0, Number.MAX_SAFE_INTEGER),
-    limit: integer('line_limit', args.line_limit ?? DEFAULT_LINE_LIMIT, 1, MAX_LINE_LIMIT),
+    offset: requireInteger('line_offset', args.line_offset ?? 0, 0, Number.MAX_SAFE_INTEGER),
+    limit: requireInteger('line_limit', args.line_limit ?? DEFAULT_LINE_LIMIT, 1, MAX_LINE_LIMIT),
   };
 }
 
-function integer(name: string, value: unknown, min: number, max: number): number {
+/**
+ * `value` as an integer in [min, max]; used for every integer argument of the API.
+ * @throws MCPV8_ERR_INPUT_INVALID naming the argument and quoting the value.
+ */
+export function requireInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
       `${name} must be an integer from ${min} to ${max}, got ${String(value)}`,

@@ -11,6 +11,10 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   FailureReason,
+  cancelledError,
+  endedOutcome,
+  failureError,
+  timedOutError,
   type ExecutionOutcome,
   type OutputLevel,
   type RunRequest,
@@ -320,40 +324,19 @@ function readRss(pid: number): number {
   }
 }
 
-function base(req: RunRequest, startedAt: number) {
-  return {
-    effectiveHeapMb: Math.max(8, req.heapMb),
-    durationMs: Date.now() - startedAt,
-    outputBytes: 0,
-    outputTruncated: false,
-  };
-}
-
 function failed(
   req: RunRequest,
   startedAt: number,
   reason: FailureReason,
   message: string,
 ): ExecutionOutcome {
-  return { status: 'failed', error: { reason, name: 'Error', message }, ...base(req, startedAt) };
+  return endedOutcome('failed', failureError(reason, message), req.heapMb, Date.now() - startedAt);
 }
 
 function cancelled(req: RunRequest, startedAt: number): ExecutionOutcome {
-  return {
-    status: 'cancelled',
-    error: { reason: FailureReason.Cancelled, name: 'AbortError', message: 'the execution was cancelled' },
-    ...base(req, startedAt),
-  };
+  return endedOutcome('cancelled', cancelledError(), req.heapMb, Date.now() - startedAt);
 }
 
 function timedOut(req: RunRequest, startedAt: number): ExecutionOutcome {
-  return {
-    status: 'timed_out',
-    error: {
-      reason: FailureReason.Timeout,
-      name: 'TimeoutError',
-      message: `the execution exceeded its ${req.timeoutMs / 1000} s time limit`,
-    },
-    ...base(req, startedAt),
-  };
+  return endedOutcome('timed_out', timedOutError(req.timeoutMs), req.heapMb, Date.now() - startedAt);
 }

@@ -2,7 +2,14 @@
  * Runs one execution's cell in a sandbox and turns what happened into an ExecutionOutcome:
  * transform (TS strip, REPL rewrite), run under the limits, meter the console output.
  */
-import { FailureReason, type CellLanguage, type ExecutionOutcome, type OutputLevel } from '../core/index.ts';
+import {
+  FailureReason,
+  cancelledError,
+  timedOutError,
+  type CellLanguage,
+  type ExecutionOutcome,
+  type OutputLevel,
+} from '../core/index.ts';
 import { CellSyntaxError, transformCell } from './cell/transform-cell.ts';
 import type { Recorder } from './recorder.ts';
 import { PRELUDE_FILENAME } from './sandbox/sandbox-source.ts';
@@ -122,23 +129,9 @@ function toOutcome(r: CellRunResult, timeoutMs: number): OutcomeCore {
         },
       };
     case 'timed_out':
-      return {
-        status: 'timed_out',
-        error: {
-          reason: FailureReason.Timeout,
-          name: 'TimeoutError',
-          message: `the execution exceeded its ${timeoutMs / 1000} s time limit`,
-        },
-      };
+      return { status: 'timed_out', error: timedOutError(timeoutMs) };
     case 'cancelled':
-      return {
-        status: 'cancelled',
-        error: {
-          reason: FailureReason.Cancelled,
-          name: 'AbortError',
-          message: 'the execution was cancelled',
-        },
-      };
+      return { status: 'cancelled', error: cancelledError() };
   }
 }
 

@@ -3,7 +3,7 @@
  * console records and reporting each outcome. Transport-agnostic: `send` and the message feed
  * are given by the entry point (IPC for local child processes).
  */
-import { FailureReason, type ExecutionOutcome } from '../core/index.ts';
+import { FailureReason, endedOutcome, failureError, type ExecutionOutcome } from '../core/index.ts';
 import { executeCell } from './execute-cell.ts';
 import { ParentMessageSchema, type RunMessage, type RunnerMessage } from './protocol.ts';
 import { LiveRecorder } from './recorder.ts';
@@ -129,18 +129,10 @@ export class RunnerProcess {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const oom = /memory/i.test(message);
-      outcome = {
-        status: 'failed',
-        error: {
-          reason: oom ? FailureReason.OutOfMemory : FailureReason.RunnerCrashed,
-          name: 'Error',
-          message: oom ? 'the execution exceeded its memory limit' : `the runner failed: ${message}`,
-        },
-        effectiveHeapMb: Math.max(8, msg.heapMb),
-        durationMs: Date.now() - startedAt,
-        outputBytes: 0,
-        outputTruncated: false,
-      };
+      const error = oom
+        ? failureError(FailureReason.OutOfMemory, 'the execution exceeded its memory limit')
+        : failureError(FailureReason.RunnerCrashed, `the runner failed: ${message}`);
+      outcome = endedOutcome('failed', error, msg.heapMb, Date.now() - startedAt);
     }
     this.#running.delete(msg.executionId);
     // Report first: disposing an isolate costs milliseconds the caller need not wait for.

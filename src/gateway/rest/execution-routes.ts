@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { CellLanguageSchema, ExecutionStatusSchema, Mcpv8Error } from '../../core/index.ts';
 import type { ExecutionService } from '../execution-service.ts';
 import { toExecutionView, toOutputPageView } from '../execution-view.ts';
-import { toOutputRange } from '../output-range.ts';
+import { requireInteger, toOutputRange } from '../output-range.ts';
 
 /** Longest `wait` a caller may ask for, seconds. */
 export const MAX_WAIT_SECONDS = 300;
@@ -107,11 +107,5 @@ function optInt(v: string | undefined): number | undefined {
 }
 
 function int(name: string, v: string, min: number, max: number): number {
-  const n = optInt(v);
-  if (typeof n !== 'number' || n < min || n > max) {
-    throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
-      `${name} must be an integer from ${min} to ${max}, got ${v}`,
-    ]);
-  }
-  return n;
+  return requireInteger(name, optInt(v), min, max);
 }

@@ -2,6 +2,7 @@
  * Keeps a few sandboxes (isolate + context + prelude) ready for the default heap size, so that
  * creating them (≈ 2 ms each) is off the latency path of a stateless execution.
  */
+import { effectiveHeapMb } from '../../core/index.ts';
 import { Sandbox, type SandboxOptions } from './sandbox.ts';
 
 export interface SandboxPoolOptions extends Omit<SandboxOptions, 'heapMb'> {
@@ -32,7 +33,7 @@ export class SandboxPool {
    * sandbox creation off the execution's latency.
    */
   async acquire(heapMb: number): Promise<Sandbox> {
-    const wantsDefault = Math.max(8, heapMb) === Math.max(8, this.#opts.defaultHeapMb);
+    const wantsDefault = effectiveHeapMb(heapMb) === effectiveHeapMb(this.#opts.defaultHeapMb);
     const ready = wantsDefault ? this.#ready.pop() : undefined;
     return ready ?? Sandbox.create({ ...this.#opts, heapMb });
   }

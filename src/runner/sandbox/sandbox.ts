@@ -8,7 +8,7 @@
  * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
  */
 import ivm from 'isolated-vm';
-import { HEAP_MB_EFFECTIVE_MIN, isMcpv8Error, type OutputLevel } from '../../core/index.ts';
+import { effectiveHeapMb as effectiveHeapMbOf, isMcpv8Error, type OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeOptions } from './prelude.ts';
 import { PRELUDE_FILENAME, PRELUDE_SCRIPT } from './sandbox-source.ts';
@@ -101,7 +101,7 @@ export class Sandbox {
 
   /** Creates the isolate and installs the prelude (≈ 2 ms; do it ahead of need). */
   static async create(opts: SandboxOptions): Promise<Sandbox> {
-    const effectiveHeapMb = Math.max(HEAP_MB_EFFECTIVE_MIN, Math.floor(opts.heapMb));
+    const effectiveHeapMb = effectiveHeapMbOf(opts.heapMb);
     const isolate = new ivm.Isolate({
       memoryLimit: effectiveHeapMb,
       onCatastrophicError: (message: string) => opts.onCatastrophicError?.(message),
