@@ -43,6 +43,13 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_HEAP_ID_INVALID: define(400, 'heap must be 64 lower-case hex characters, got "%s"'),
   MCPV8_ERR_HEAP_NOT_FOUND: define(404, 'no heap %s; resume from a heap id a completed execution returned'),
   MCPV8_ERR_HEAP_CORRUPT: define(500, 'stored heap %s is unusable: %s'),
+  MCPV8_ERR_HEAP_REPLAY_FAILED: define(409, 'cannot resume heap %s: %s'),
+  MCPV8_ERR_HEAP_STORE_UNAVAILABLE: define(503, 'the heap store is unavailable: %s', { retryable: true }),
+  MCPV8_ERR_HEAP_JOURNAL_TOO_LARGE: define(
+    413,
+    'the cell completed, but what it observed exceeds the journal limit (%s), so the session was not advanced',
+  ),
+  MCPV8_ERR_STATELESS: define(400, '%s is not available: the server runs with --stateless'),
   MCPV8_ERR_QUEUE_FULL: define(429, 'the execution queue is full (%d waiting); retry shortly', {
     retryable: true,
   }),

@@ -9,6 +9,8 @@ import type {
   ExecutionStatus,
   OutputLevel,
 } from './api/execution.ts';
+import type { HeapId } from './api/heap-id.ts';
+import type { HeapTags } from './session-log.ts';
 
 /** One execution as stored. Timestamps are ISO-8601 UTC strings. */
 export interface ExecutionRecord {
@@ -18,6 +20,12 @@ export interface ExecutionRecord {
   code: string;
   language: CellLanguage;
   limits: ExecutionLimits;
+  /** Stateful mode: the heap the cell resumes (absent: a fresh session). */
+  heap?: HeapId;
+  /** Stateful mode: the session the committed cell is logged under. */
+  session?: string;
+  /** Stateful mode: tags set on the heap the cell commits. */
+  tags?: HeapTags;
   /** Tenant the execution belongs to (embedded mode: `default`). */
   namespace: string;
   createdAt: string;

@@ -7,11 +7,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { CellLanguageSchema } from './api/execution.ts';
+import { HEAP_ID_PATTERN, type HeapId } from './api/heap-id.ts';
 import { Mcpv8Error } from './errors.ts';
-
-/** 64 lower-case hex characters. */
-export const HEAP_ID_PATTERN = /^[0-9a-f]{64}$/;
-export type HeapId = string;
 
 const JournalEntrySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('now'), value: z.number() }),
@@ -30,13 +27,6 @@ export const HeapNodeSchema = z.object({
   modules: z.array(z.object({ url: z.string(), sha256: z.string().regex(HEAP_ID_PATTERN) })),
 });
 export type HeapNode = z.infer<typeof HeapNodeSchema>;
-
-/** @throws Mcpv8Error MCPV8_ERR_HEAP_ID_INVALID when `id` is not 64 lower-case hex characters. */
-export function assertHeapId(id: unknown): asserts id is HeapId {
-  if (typeof id !== 'string' || !HEAP_ID_PATTERN.test(id)) {
-    throw new Mcpv8Error('MCPV8_ERR_HEAP_ID_INVALID', [typeof id === 'string' ? id.slice(0, 80) : typeof id]);
-  }
-}
 
 /** Canonical JSON: object keys sorted, no whitespace; the bytes the heap id hashes. */
 export function canonicalJson(value: unknown): string {

@@ -7,6 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HEAP_MB_MIN,
+  HeapTagsSchema,
+  SessionNameSchema,
+  assertHeapId,
+  type HeapStore,
+  type HeapTags,
   Mcpv8Error,
   TERMINAL_STATUSES,
   TIMEOUT_SECONDS_MIN,
@@ -37,6 +42,12 @@ export interface SubmitRequest {
   language?: CellLanguage;
   heapMemoryMaxMb?: number;
   executionTimeoutSecs?: number;
+  /** Stateful mode: resume from this heap (must exist). */
+  heap?: string;
+  /** Stateful mode: log the committed cell under this session name. */
+  session?: string;
+  /** Stateful mode: tags for the heap the cell commits. */
+  tags?: HeapTags;
 }
 
 export interface ExecutionServiceOptions {
@@ -48,6 +59,8 @@ export interface ExecutionServiceOptions {
   limits: ExecutionLimitsPolicy;
   /** Largest cell, characters. */
   maxCodeChars: number;
+  /** Where heaps are kept; absent in stateless mode (heap, session and tags are refused). */
+  heaps?: HeapStore;
   now?: () => Date;
 }
 
@@ -86,6 +99,7 @@ export class ExecutionService {
         String(timeout),
       ]);
     }
+    const stateful = await this.#statefulPart(req);
     // Checked before anything is stored, so a refused call leaves no record behind.
     this.#opts.scheduler.assertCapacity();
     const record: ExecutionRecord = {
@@ -96,10 +110,49 @@ export class ExecutionService {
       limits: { heapMemoryMaxMb: heap, timeoutSeconds: timeout },
       namespace,
       createdAt: (this.#opts.now?.() ?? new Date()).toISOString(),
+      ...stateful,
     };
     await this.#opts.store.create(record);
     this.#opts.scheduler.submit(record);
     return record;
+  }
+
+  /** True when the server keeps heaps (sessions, tags). */
+  get stateful(): boolean {
+    return this.#opts.heaps !== undefined;
+  }
+
+  /**
+   * Validates heap, session and tags. An unknown heap is refused here, before anything runs:
+   * resuming never silently starts a fresh session.
+   */
+  async #statefulPart(req: SubmitRequest): Promise<Pick<ExecutionRecord, 'heap' | 'session' | 'tags'>> {
+    const used = (['heap', 'session', 'tags'] as const).filter((k) => req[k] !== undefined);
+    const heaps = this.#opts.heaps;
+    if (!heaps) {
+      if (used.length > 0) throw new Mcpv8Error('MCPV8_ERR_STATELESS', [used.join(', ')]);
+      return {};
+    }
+    if (req.heap !== undefined) {
+      assertHeapId(req.heap);
+      if (!(await heaps.has(req.heap))) throw new Mcpv8Error('MCPV8_ERR_HEAP_NOT_FOUND', [req.heap]);
+    }
+    const session = req.session === undefined ? undefined : SessionNameSchema.safeParse(req.session);
+    if (session && !session.success) {
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`session ${session.error.issues[0]?.message}`]);
+    }
+    const tags = req.tags === undefined ? undefined : HeapTagsSchema.safeParse(req.tags);
+    if (tags && !tags.success) {
+      const issue = tags.error.issues[0];
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+        `tags${issue?.path.length ? '.' + issue.path.join('.') : ''} ${issue?.message}`,
+      ]);
+    }
+    return {
+      ...(req.heap !== undefined && { heap: req.heap }),
+      ...(session?.data !== undefined && { session: session.data }),
+      ...(tags?.data !== undefined && { tags: tags.data }),
+    };
   }
 
   /**

@@ -4,6 +4,7 @@
  * schemas and (later) the Execution CRD.
  */
 import { z } from 'zod';
+import { HeapIdSchema } from './heap-id.ts';
 
 /** Seed-compatible ranges; servers may configure lower maxima. */
 export const HEAP_MB_MIN = 4;
@@ -64,6 +65,11 @@ export const FailureReason = {
   Cancelled: 'Cancelled',
   /** A module could not be loaded. */
   ModuleError: 'ModuleError',
+  /**
+   * The session could not be resumed or advanced: the heap to resume is corrupt or could not be
+   * rebuilt, the heap store is unavailable, or the cell's journal is too large to commit.
+   */
+  HeapError: 'HeapError',
 } as const;
 export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 
@@ -88,6 +94,8 @@ export const ExecutionOutcomeSchema = z.object({
   durationMs: z.number().nonnegative(),
   outputBytes: z.number().int().nonnegative(),
   outputTruncated: z.boolean(),
+  /** Stateful mode: the heap this completed cell committed (resume from it with `heap`). */
+  heap: HeapIdSchema.optional(),
 });
 export type ExecutionOutcome = z.infer<typeof ExecutionOutcomeSchema>;
 
