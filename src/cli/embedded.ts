@@ -21,6 +21,7 @@ import { SqliteOutputLog } from '../local/sqlite-output-log.ts';
 import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import { loadWasmModules, parseWasmModuleSpecs } from '../runner/wasm-modules.ts';
 import type { Config } from './config.ts';
+import { openHeapStore } from './heap-storage.ts';
 
 const RETENTION_SWEEP_MS = 10 * 60_000;
 
@@ -48,6 +49,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
       wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
     },
   });
+  const heaps = openHeapStore(config.storage);
   const db = openDatabase(join(config.dataDir, 'mcp-v8.db'));
   const store = new SqliteExecutionStore(db);
   const output = new SqliteOutputLog(db);
@@ -80,6 +82,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
       maxTimeoutSeconds: TIMEOUT_SECONDS_MAX,
     },
     maxCodeChars: MAX_CELL_CHARS,
+    heaps,
   });
 
   const sweep = setInterval(() => {
