@@ -7,6 +7,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Mcpv8Error } from '../core/index.ts';
+import { readStorage, STORAGE_FLAGS, type StorageConfig } from './storage-config.ts';
 
 export interface Config {
   transport: 'stdio' | 'http' | 'sse';
@@ -19,10 +20,7 @@ export interface Config {
   maxQueuedExecutions: number;
   dataDir: string;
   retentionHours: number;
-  storage:
-    | { kind: 'stateless' }
-    | { kind: 'directory'; path: string }
-    | { kind: 's3'; bucket: string; cacheDir?: string };
+  storage: StorageConfig;
   sessionDbPath: string;
   cdnBase: string;
   wasmModules: readonly string[];
@@ -54,11 +52,11 @@ export const FLAGS = {
     'string',
     'Finished executions and their output are deleted after this many hours (default 24)',
   ],
-  stateless: ['boolean', 'No persistent heaps (sessions are off)'],
-  'directory-path': ['string', 'Store heaps in this directory (default /tmp/mcp-v8-heaps)'],
-  's3-bucket': ['string', 'Store heaps in this S3 bucket'],
-  'cache-dir': ['string', 'Local write-through cache for --s3-bucket'],
-  'session-db-path': ['string', 'Session log location (default /tmp/mcp-v8-sessions)'],
+  ...STORAGE_FLAGS,
+  'session-db-path': [
+    'string',
+    'Directory of the session log and heap tags (default /tmp/mcp-v8-sessions; not with --stateless)',
+  ],
   'cdn-base': ['string', 'Base URL for npm: and jsr: imports (default https://esm.sh)'],
   'wasm-module': ['string', 'Pre-load a WebAssembly module as a global: name=path (repeatable)'],
   'wasm-config': ['string', 'JSON file {"name": "path.wasm", …} of modules to pre-load'],
@@ -138,16 +136,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (httpPort !== undefined && ssePort !== undefined)
     problems.push('--http-port and --sse-port cannot be used together');
 
-  const stateless = get('stateless') === true;
-  const directory = str('directory-path');
-  const bucket = str('s3-bucket');
-  const chosen = [
-    stateless && '--stateless',
-    directory && '--directory-path',
-    bucket && '--s3-bucket',
-  ].filter(Boolean);
-  if (chosen.length > 1) problems.push(`only one storage option may be given, got ${chosen.join(' and ')}`);
-  if (str('cache-dir') !== undefined && !bucket) problems.push('--cache-dir needs --s3-bucket');
+  const storage = readStorage({ str, bool: (flag) => get(flag) === true, int }, env, problems);
+  if (storage.kind === 'stateless' && str('session-db-path') !== undefined)
+    problems.push('--session-db-path cannot be used with --stateless (a stateless server keeps no sessions)');
 
   const cdnBase = str('cdn-base') ?? 'https://esm.sh';
   if (!/^https?:\/\/[^/]+/.test(cdnBase))
@@ -171,11 +162,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxQueuedExecutions: int('max-queued-executions', 0, 1_000_000, 1000),
     dataDir: str('data-dir') ?? join(homedir(), '.local', 'share', 'mcp-v8'),
     retentionHours: int('retention-hours', 1, 24 * 365, 24),
-    storage: stateless
-      ? { kind: 'stateless' }
-      : bucket
-        ? { kind: 's3', bucket, ...(str('cache-dir') && { cacheDir: str('cache-dir') }) }
-        : { kind: 'directory', path: directory ?? '/tmp/mcp-v8-heaps' },
+    storage,
     sessionDbPath: str('session-db-path') ?? '/tmp/mcp-v8-sessions',
     cdnBase,
     wasmModules: (get('wasm-module') as string[] | undefined) ?? [],

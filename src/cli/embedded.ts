@@ -14,10 +14,14 @@ import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX, effectiveHeapMb } from '
 import { ExecutionService } from '../gateway/execution-service.ts';
 import { buildHttpApp } from '../gateway/http-app.ts';
 import { createMcpServer } from '../gateway/mcp/mcp-server.ts';
+import { SessionService } from '../gateway/session-service.ts';
 import { ChildRunnerPool } from '../local/child-runner-pool.ts';
+import { openSessionDatabase } from '../local/session-database.ts';
 import { openDatabase } from '../local/sqlite-database.ts';
 import { SqliteExecutionStore } from '../local/sqlite-execution-store.ts';
+import { SqliteHeapTagStore } from '../local/sqlite-heap-tags.ts';
 import { SqliteOutputLog } from '../local/sqlite-output-log.ts';
+import { SqliteSessionLog } from '../local/sqlite-session-log.ts';
 import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import { loadWasmModules, parseWasmModuleSpecs } from '../runner/wasm-modules.ts';
 import type { Config } from './config.ts';
@@ -38,6 +42,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   const wasmSpecs = parseWasmModuleSpecs(config.wasmModules, config.wasmConfig);
   loadWasmModules(wasmSpecs);
 
+  const heaps = openHeapStore(config.storage);
   // Up to 16 processes; beyond that, each runner takes several executions at once.
   const processes = Math.min(config.maxConcurrentExecutions, 16);
   const runners = new ChildRunnerPool({
@@ -48,8 +53,16 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
       cdnBase: config.cdnBase,
       wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
     },
+    heaps,
   });
-  const heaps = openHeapStore(config.storage);
+  // Stateful mode only: the session log and heap tags, in their own file under --session-db-path.
+  const sessionDb = heaps ? openSessionDatabase(config.sessionDbPath) : undefined;
+  const sessionLog = sessionDb && new SqliteSessionLog(sessionDb);
+  const heapTags = sessionDb && new SqliteHeapTagStore(sessionDb);
+  const sessions =
+    heaps && sessionLog && heapTags
+      ? new SessionService({ log: sessionLog, tags: heapTags, heaps })
+      : undefined;
   const db = openDatabase(join(config.dataDir, 'mcp-v8.db'));
   const store = new SqliteExecutionStore(db);
   const output = new SqliteOutputLog(db);
@@ -67,6 +80,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     maxConcurrent: config.maxConcurrentExecutions,
     maxQueued: config.maxQueuedExecutions,
     observer: metrics,
+    ...(sessionLog && heapTags && { sessions: { log: sessionLog, tags: heapTags } }),
   });
   const recovered = await scheduler.recover();
   if (recovered > 0) log.warn({ recovered }, 'marked executions interrupted by a previous stop as failed');
@@ -104,12 +118,13 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     await scheduler.stop();
     await runners.close();
     db.close();
+    sessionDb?.close();
     onStop();
   };
 
   await runners.whenReady();
   if (config.transport === 'stdio') {
-    const server = createMcpServer(service);
+    const server = createMcpServer(service, 'default', sessions);
     const transport = new StdioServerTransport();
     transport.onclose = () => void close();
     closeFront = () => server.close();
@@ -122,6 +137,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   const hosts = [`${config.host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`];
   const app = buildHttpApp({
     service,
+    sessions,
     bodyLimit: 2 * MAX_CELL_CHARS + 4096,
     isReady: () => runners.stats().ready > 0,
     allowedHosts: config.host === '0.0.0.0' || config.host === '::' ? [] : hosts,

@@ -12,7 +12,9 @@ import {
   type ExecutionOutcome,
   type ExecutionRecord,
   type ExecutionStore,
+  type HeapTagStore,
   type OutputLog,
+  type SessionLog,
   type RunnerPool,
 } from '../core/index.ts';
 import type { ExecutionEvents } from './execution-events.ts';
@@ -29,6 +31,11 @@ export interface ExecutionSchedulerOptions {
   now?: () => Date;
   /** Live console lines and ends, for watchers (MCP logging notifications). */
   events?: ExecutionEvents;
+  /**
+   * Stateful mode: every run commits a heap when it completes; a named session's cells are logged
+   * and requested tags set on the new heap before the execution is reported completed.
+   */
+  sessions?: { log: SessionLog; tags: HeapTagStore };
   /** Told when executions start and end (metrics). */
   observer?: { observeStart(queuedMs: number): void; observeOutcome(outcome: ExecutionOutcome): void };
 }
@@ -157,6 +164,7 @@ export class ExecutionScheduler {
           language: record.language,
           heapMb: record.limits.heapMemoryMaxMb,
           timeoutMs: record.limits.timeoutSeconds * 1000,
+          ...(this.#opts.sessions && { persist: true, heap: record.heap }),
         },
         (level, text) => {
           buffer.push(level, text);
@@ -168,10 +176,39 @@ export class ExecutionScheduler {
       const error = failureError(FailureReason.RunnerCrashed, `the runner pool failed: ${String(err)}`);
       outcome = endedOutcome('failed', error, record.limits.heapMemoryMaxMb, 0);
     }
+    if (outcome.heap !== undefined) outcome = await this.#logSession(record, outcome, outcome.heap);
     // Every line is stored before the status says the execution is over.
     await buffer.flush();
     this.#opts.observer?.observeOutcome(outcome);
     await this.#finish(started, ['running'], outcome);
+  }
+
+  /** Logs the committed cell under its session and tags its heap; a failure fails the execution. */
+  async #logSession(
+    record: ExecutionRecord,
+    outcome: ExecutionOutcome,
+    heap: string,
+  ): Promise<ExecutionOutcome> {
+    const { log, tags } = this.#opts.sessions!;
+    const now = this.#opts.now ?? (() => new Date());
+    try {
+      if (record.tags) await tags.set(heap, record.tags);
+      if (record.session !== undefined) {
+        await log.append(record.session, {
+          inputHeap: record.heap ?? null,
+          outputHeap: heap,
+          code: record.code,
+          timestamp: now().toISOString(),
+        });
+      }
+      return outcome;
+    } catch (err) {
+      const error = failureError(
+        FailureReason.HeapError,
+        `heap ${heap} was stored, but its session log or tags could not be written: ${String(err)}`,
+      );
+      return endedOutcome('failed', error, outcome.effectiveHeapMb, outcome.durationMs);
+    }
   }
 
   async #finish(

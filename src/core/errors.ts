@@ -49,7 +49,7 @@ export const ERRORS = Object.freeze({
     413,
     'the cell completed, but what it observed exceeds the journal limit (%s), so the session was not advanced',
   ),
-  MCPV8_ERR_STATELESS: define(400, '%s is not available: the server runs with --stateless'),
+  MCPV8_ERR_SESSION_STATELESS: define(400, '%s is not available: the server runs with --stateless'),
   MCPV8_ERR_QUEUE_FULL: define(429, 'the execution queue is full (%d waiting); retry shortly', {
     retryable: true,
   }),

@@ -10,15 +10,25 @@ import { CellLanguageSchema } from './api/execution.ts';
 import { HEAP_ID_PATTERN, type HeapId } from './api/heap-id.ts';
 import { Mcpv8Error } from './errors.ts';
 
-const JournalEntrySchema = z.discriminatedUnion('kind', [
+/**
+ * What a cell observed, in order. `call` is a host call as the cell made it (with the result it
+ * got); `return` marks where that result was delivered to the cell, and `timer` where a timer
+ * fired: replaying them in this order rebuilds the same state even when they interleave.
+ */
+export const JournalEntrySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('now'), value: z.number() }),
   z.object({ kind: z.literal('seed'), value: z.number().int() }),
-  z.object({ kind: z.literal('host'), op: z.string(), payload: z.string(), result: z.string() }),
-  z.object({ kind: z.literal('timer'), id: z.number().int() }),
+  z.object({ kind: z.literal('call'), op: z.string(), payload: z.string(), result: z.string() }),
+  z.object({ kind: z.literal('return'), call: z.number().int().nonnegative() }),
+  z.object({ kind: z.literal('timer'), id: z.number().int().positive() }),
 ]);
+export type JournalEntry = z.infer<typeof JournalEntrySchema>;
 
 export const HeapNodeSchema = z.object({
-  /** Encoding version of the node. */
+  /**
+   * Version of the journal's meaning (what the runtime records and how replay answers it). It
+   * changes only when replay semantics change, so upgrades that keep them keep heap ids stable.
+   */
   format: z.literal(1),
   parent: z.string().regex(HEAP_ID_PATTERN).nullable(),
   cell: z.object({ code: z.string(), language: CellLanguageSchema }),

@@ -10,3 +10,4 @@ export * from './runner-pool.ts';
 export * from './execution-store.ts';
 export * from './heap.ts';
 export * from './session-log.ts';
+export * from './heap-chain.ts';

@@ -4,6 +4,7 @@
  * caller's process.
  */
 import type { CellLanguage, ExecutionOutcome, OutputLevel } from './api/execution.ts';
+import type { HeapId } from './api/heap-id.ts';
 
 export interface RunRequest {
   executionId: string;
@@ -12,6 +13,13 @@ export interface RunRequest {
   /** Requested isolate heap cap, MiB (4–64; below 8 is raised to 8). */
   heapMb: number;
   timeoutMs: number;
+  /** Resume from this heap; the pool rebuilds it (live isolate or replay) before the cell runs. */
+  heap?: HeapId;
+  /**
+   * Stateful: when the cell completes, its heap is committed to the pool's HeapStore before
+   * `run` resolves, and the outcome carries its id in `heap`.
+   */
+  persist?: boolean;
 }
 
 /** Snapshot of a pool's state, for metrics and readiness. */

@@ -46,7 +46,6 @@ export interface SessionLogEntry {
 export const SESSION_LOG_FIELDS = ['index', 'input_heap', 'output_heap', 'code', 'timestamp'] as const;
 export type SessionLogField = (typeof SESSION_LOG_FIELDS)[number];
 
-
 export interface SessionLog {
   /** Appends one committed cell; the index is the next in the session (atomic under concurrency). */
   append(session: string, entry: Omit<SessionLogEntry, 'index'>): Promise<SessionLogEntry>;

@@ -130,7 +130,7 @@ export class ExecutionService {
     const used = (['heap', 'session', 'tags'] as const).filter((k) => req[k] !== undefined);
     const heaps = this.#opts.heaps;
     if (!heaps) {
-      if (used.length > 0) throw new Mcpv8Error('MCPV8_ERR_STATELESS', [used.join(', ')]);
+      if (used.length > 0) throw new Mcpv8Error('MCPV8_ERR_SESSION_STATELESS', [used.join(', ')]);
       return {};
     }
     if (req.heap !== undefined) {

@@ -29,6 +29,12 @@ export const ExecutionViewSchema = z.object({
   duration_ms: z.number().optional(),
   output_bytes: z.number().int().optional(),
   output_truncated: z.boolean().optional(),
+  heap: z
+    .string()
+    .optional()
+    .describe('Stateful mode: the heap this completed execution committed; pass it as run_js heap to resume'),
+  input_heap: z.string().optional().describe('Stateful mode: the heap the execution resumed'),
+  session: z.string().optional().describe('Stateful mode: the session the execution is logged under'),
 });
 export type ExecutionView = z.infer<typeof ExecutionViewSchema>;
 
@@ -53,6 +59,9 @@ export function toExecutionView(r: ExecutionRecord): ExecutionView {
       output_truncated: o.outputTruncated,
     }),
     execution_timeout_secs: r.limits.timeoutSeconds,
+    ...(o?.heap && { heap: o.heap }),
+    ...(r.heap && { input_heap: r.heap }),
+    ...(r.session !== undefined && { session: r.session }),
   };
 }
 

@@ -4,6 +4,8 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ExecutionService } from './execution-service.ts';
+import type { SessionService } from './session-service.ts';
+import { registerSessionRoutes } from './rest/session-routes.ts';
 import { registerExecutionRoutes } from './rest/execution-routes.ts';
 import { installErrorHandling } from './rest/http-errors.ts';
 import { registerMcpHttpRoutes } from './mcp/mcp-http-routes.ts';
@@ -12,6 +14,8 @@ import { openApiDocument } from './rest/openapi.ts';
 
 export interface HttpAppOptions {
   service: ExecutionService;
+  /** Stateful mode: sessions and heap tags (their REST routes and MCP tools exist only then). */
+  sessions?: SessionService;
   /** Largest request body, bytes. */
   bodyLimit: number;
   namespaceOf?: (req: FastifyRequest) => string;
@@ -34,7 +38,7 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   installErrorHandling(app, opts.bodyLimit);
   if (opts.authTokens && opts.authTokens.length > 0) installBearerAuth(app, opts.authTokens);
   app.get('/healthz', async () => ({ status: 'ok' }));
-  const openapi = openApiDocument();
+  const openapi = openApiDocument({ stateful: opts.service.stateful, sessions: opts.sessions !== undefined });
   app.get('/openapi.json', async () => openapi);
   app.get('/readyz', async (_req, reply) => {
     const ready = opts.isReady?.() ?? true;
@@ -46,8 +50,10 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   }
   const namespaceOf = opts.namespaceOf ?? (() => 'default');
   registerExecutionRoutes(app, { service: opts.service, namespaceOf });
+  if (opts.sessions) registerSessionRoutes(app, opts.sessions);
   registerMcpHttpRoutes(app, {
     service: opts.service,
+    sessions: opts.sessions,
     namespaceOf,
     allowedHosts: opts.allowedHosts ?? [],
     allowedOrigins: opts.allowedOrigins ?? [],

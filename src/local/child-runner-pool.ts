@@ -11,17 +11,20 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   FailureReason,
+  HeapChainLoader,
   cancelledError,
   endedOutcome,
   failureError,
   timedOutError,
   type ExecutionOutcome,
+  type HeapId,
+  type HeapStore,
   type OutputLevel,
   type RunRequest,
   type RunnerPool,
   type RunnerPoolStats,
 } from '../core/index.ts';
-import { RunnerMessageSchema, type ParentMessage } from '../runner/protocol.ts';
+import { RunnerMessageSchema, type ParentMessage, type RunnerMessage } from '../runner/protocol.ts';
 import type { RunnerOptions } from '../runner/runner-process.ts';
 
 export interface ChildRunnerPoolOptions {
@@ -40,6 +43,11 @@ export interface ChildRunnerPoolOptions {
   /** Environment of runner processes; secrets of the parent are not passed on. */
   env: NodeJS.ProcessEnv;
   runner: Partial<RunnerOptions>;
+  /**
+   * Where heaps are kept (stateful mode): chains to replay are read from it and the heap of a
+   * completed `persist` run is committed to it.
+   */
+  heaps?: HeapStore;
 }
 
 export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
@@ -54,6 +62,8 @@ export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
 };
 
 const WATCHDOG_INTERVAL_MS = 100;
+/** Heaps whose holder is remembered, for routing (a runner keeps far fewer live). */
+const MAX_ROUTES = 10_000;
 const PAGE_SIZE = 4096;
 
 interface Pending {
@@ -83,12 +93,16 @@ export class ChildRunnerPool implements RunnerPool {
   readonly #runners = new Set<Runner>();
   readonly #waiting: Array<() => void> = [];
   readonly #watchdog: NodeJS.Timeout;
+  readonly #chains: HeapChainLoader | undefined;
+  /** Which runner holds a heap's isolate live (it may have evicted it since; then it replays). */
+  readonly #holders = new Map<HeapId, Runner>();
   #restarts = 0;
   #closed = false;
   #recentExits: number[] = [];
 
   constructor(opts: Partial<ChildRunnerPoolOptions> = {}) {
     this.#opts = { ...DEFAULT_CHILD_RUNNER_POOL_OPTIONS, ...opts };
+    this.#chains = this.#opts.heaps && new HeapChainLoader(this.#opts.heaps);
     for (let i = 0; i < this.#opts.runners; i++) this.#spawn();
     this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
     this.#watchdog.unref();
@@ -110,7 +124,7 @@ export class ChildRunnerPool implements RunnerPool {
   ): Promise<ExecutionOutcome> {
     const queuedAt = Date.now();
     let runner: Runner | undefined;
-    while (!(runner = this.#freeRunner())) {
+    while (!(runner = this.#freeRunner(req.heap))) {
       if (this.#closed)
         return failed(req, queuedAt, FailureReason.RunnerCrashed, 'the runner pool is closed');
       if (signal.aborted) return cancelled(req, queuedAt);
@@ -133,7 +147,7 @@ export class ChildRunnerPool implements RunnerPool {
       };
       target.running.set(req.executionId, pending);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#send(target, { type: 'run', ...req });
+      this.#send(target, { type: 'run', ...req, persist: req.persist ?? false });
     });
   }
 
@@ -175,14 +189,19 @@ export class ChildRunnerPool implements RunnerPool {
     await Promise.all(exits);
   }
 
-  #freeRunner(): Runner | undefined {
+  /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
+  #freeRunner(heap?: HeapId): Runner | undefined {
+    const holder = heap === undefined ? undefined : this.#holders.get(heap);
+    if (holder && this.#runners.has(holder) && this.#hasRoom(holder)) return holder;
     let best: Runner | undefined;
     for (const r of this.#runners) {
-      if (r.ready && !r.killedFor && r.running.size < this.#opts.concurrencyPerRunner) {
-        if (!best || r.running.size < best.running.size) best = r;
-      }
+      if (this.#hasRoom(r) && (!best || r.running.size < best.running.size)) best = r;
     }
     return best;
+  }
+
+  #hasRoom(r: Runner): boolean {
+    return r.ready && !r.killedFor && r.running.size < this.#opts.concurrencyPerRunner;
   }
 
   #spawn(): void {
@@ -236,17 +255,77 @@ export class ChildRunnerPool implements RunnerPool {
         const pending = runner.running.get(msg.executionId);
         if (!pending) break;
         runner.running.delete(msg.executionId);
-        pending.resolve(msg.outcome);
+        if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
+        else void this.#commit(runner, pending, msg).then(pending.resolve);
         this.#wakeOne();
         break;
       }
+      case 'chain-request':
+        void this.#answerChainRequest(runner, msg.executionId, msg.heap);
+        break;
       case 'heartbeat':
         break;
     }
   }
 
+  /**
+   * Stores the heap a completed stateful run produced; only then is the outcome final. A heap
+   * that cannot be stored makes the execution fail: the session must not point at nothing.
+   */
+  async #commit(
+    runner: Runner,
+    pending: Pending,
+    msg: Extract<RunnerMessage, { type: 'outcome' }>,
+  ): Promise<ExecutionOutcome> {
+    const { outcome, heapNode } = msg;
+    const fail = (message: string): ExecutionOutcome => {
+      const { result: _r, resultType: _t, resultTruncated: _x, heap: _h, ...rest } = outcome;
+      return { ...rest, status: 'failed', error: failureError(FailureReason.HeapError, message) };
+    };
+    if (!pending.req.persist || !heapNode || !this.#opts.heaps) {
+      return fail('the runner reported a heap nobody asked for or without its journal');
+    }
+    try {
+      const id = await this.#opts.heaps.put(heapNode);
+      if (id !== outcome.heap) return fail(`the runner reported heap ${outcome.heap} for content ${id}`);
+      this.#chains?.remember(id, heapNode);
+      this.#route(id, runner);
+      return outcome;
+    } catch (err) {
+      return fail(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** Sends a runner the chain of `heap` for an execution it runs (or why there is none). */
+  async #answerChainRequest(runner: Runner, executionId: string, heap: HeapId): Promise<void> {
+    const pending = runner.running.get(executionId);
+    if (pending?.req.heap !== heap) return; // not something this runner was asked to resume
+    try {
+      if (!this.#chains) throw new Error('this server keeps no heaps');
+      const chain = await this.#chains.load(heap);
+      this.#send(runner, { type: 'chain', executionId, chain });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const error = {
+        code: typeof code === 'string' ? code : 'MCPV8_ERR_SERVER_INTERNAL',
+        message: err instanceof Error ? err.message : String(err),
+      };
+      this.#send(runner, { type: 'chain', executionId, error });
+    }
+  }
+
+  #route(heap: HeapId, runner: Runner): void {
+    this.#holders.delete(heap);
+    this.#holders.set(heap, runner);
+    for (const oldest of this.#holders.keys()) {
+      if (this.#holders.size <= MAX_ROUTES) break;
+      this.#holders.delete(oldest);
+    }
+  }
+
   #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
     this.#runners.delete(runner);
+    for (const [heap, holder] of this.#holders) if (holder === runner) this.#holders.delete(heap);
     const oomInLog = /out of memory|heap limit|allocation failed|memory limit/i.test(runner.stderrTail);
     for (const pending of runner.running.values()) {
       const { req } = pending;

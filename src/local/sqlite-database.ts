@@ -1,7 +1,8 @@
 /**
- * The embedded mode's one SQLite file (under the data dir), shared by the execution store and
- * the output log: one connection, WAL journal, a busy timeout, and ordered, idempotent schema
- * migrations recorded in a version table.
+ * The embedded mode's SQLite files: one connection, WAL journal, a busy timeout, and ordered,
+ * idempotent schema migrations recorded in a version table. The executions file (under the data
+ * dir, shared by the execution store and the output log) uses {@link EXECUTION_MIGRATIONS};
+ * other files pass their own list.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -15,15 +16,18 @@ export const MEMORY_DATABASE = ':memory:';
 export interface OpenDatabaseOptions {
   /** How long a statement waits for a lock held by another connection before failing. */
   busyTimeoutMs?: number;
+  /** The file's schema steps; {@link EXECUTION_MIGRATIONS} when absent. */
+  migrations?: readonly Migration[];
 }
 
 /** One schema step; `version`s are consecutive from 1 and a step is never edited once shipped. */
-interface Migration {
+export interface Migration {
   version: number;
   sql: string;
 }
 
-const MIGRATIONS: readonly Migration[] = [
+/** Schema of the executions file (executions and their output lines). */
+export const EXECUTION_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     sql: `
@@ -54,8 +58,8 @@ const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/** The schema version this build writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
+/** The executions file's schema version this build writes. */
+export const SCHEMA_VERSION = EXECUTION_MIGRATIONS.length;
 
 /**
  * One open SQLite connection with a prepared-statement cache and a transaction helper.
@@ -132,7 +136,8 @@ export class SqliteDatabase {
 
 /**
  * Opens (creating if needed, with its parent directories) the SQLite file at `path`, or an
- * in-memory database for {@link MEMORY_DATABASE}, and brings its schema up to date.
+ * in-memory database for {@link MEMORY_DATABASE}, and brings its schema up to date with
+ * `opts.migrations`.
  * @throws Mcpv8Error MCPV8_ERR_CONFIG_INVALID when the file was written by a newer version.
  */
 export function openDatabase(path: string, opts: OpenDatabaseOptions = {}): SqliteDatabase {
@@ -145,7 +150,7 @@ export function openDatabase(path: string, opts: OpenDatabaseOptions = {}): Sqli
     // which is what the store must survive (a power cut may lose the last transactions).
     connection.exec('PRAGMA journal_mode = WAL');
     connection.exec('PRAGMA synchronous = NORMAL');
-    migrate(db);
+    migrate(db, opts.migrations ?? EXECUTION_MIGRATIONS);
   } catch (err) {
     db.close();
     throw err;
@@ -153,21 +158,22 @@ export function openDatabase(path: string, opts: OpenDatabaseOptions = {}): Sqli
   return db;
 }
 
-function migrate(db: SqliteDatabase): void {
+function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
+  const latest = migrations.length;
   db.connection.exec(
     'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)',
   );
   // One write transaction, so two processes opening the same new file do not both migrate.
   db.transaction(() => {
     const current = db.schemaVersion();
-    if (current > SCHEMA_VERSION) {
+    if (current > latest) {
       throw new Mcpv8Error(
         'MCPV8_ERR_CONFIG_INVALID',
-        [`database ${db.path} has schema version ${current}, newer than this build's ${SCHEMA_VERSION}`],
-        { details: { path: db.path, schemaVersion: current, supported: SCHEMA_VERSION } },
+        [`database ${db.path} has schema version ${current}, newer than this build's ${latest}`],
+        { details: { path: db.path, schemaVersion: current, supported: latest } },
       );
     }
-    for (const m of MIGRATIONS) {
+    for (const m of migrations) {
       if (m.version <= current) continue;
       db.connection.exec(m.sql);
       db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(

@@ -173,6 +173,9 @@ function toRecord(row: Row): ExecutionRecord {
   if (data.startedAt !== undefined) record.startedAt = data.startedAt;
   if (row.completed_at !== null) record.completedAt = row.completed_at;
   if (data.outcome !== undefined) record.outcome = data.outcome;
+  if (data.heap !== undefined) record.heap = data.heap;
+  if (data.session !== undefined) record.session = data.session;
+  if (data.tags !== undefined) record.tags = data.tags;
   return record;
 }
 

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import {
   CellLanguageSchema,
   ExecutionOutcomeSchema,
+  HeapIdSchema,
+  HeapNodeSchema,
   HEAP_MB_MAX,
   HEAP_MB_MIN,
   OutputLevelSchema,
@@ -31,6 +33,10 @@ export const RunMessageSchema = z.object({
     .int()
     .min(1)
     .max(TIMEOUT_SECONDS_MAX * 1000),
+  /** Resume from this heap (its live isolate, or a replay of the chain the runner asks for). */
+  heap: HeapIdSchema.optional(),
+  /** Stateful: a completed cell produces a heap (reported with its journal node). */
+  persist: z.boolean().default(false),
 });
 export type RunMessage = z.infer<typeof RunMessageSchema>;
 
@@ -38,6 +44,13 @@ export const ParentMessageSchema = z.discriminatedUnion('type', [
   RunMessageSchema,
   z.object({ type: z.literal('cancel'), executionId: ExecutionIdSchema }),
   z.object({ type: z.literal('shutdown') }),
+  /** Answer to `chain-request`: the heap's chain, root first, or why it cannot be had. */
+  z.object({
+    type: z.literal('chain'),
+    executionId: ExecutionIdSchema,
+    chain: z.array(z.object({ id: HeapIdSchema, node: HeapNodeSchema })).optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  }),
 ]);
 export type ParentMessage = z.infer<typeof ParentMessageSchema>;
 
@@ -49,7 +62,15 @@ export const RunnerMessageSchema = z.discriminatedUnion('type', [
     level: OutputLevelSchema,
     text: z.string().max(MAX_OUTPUT_TEXT_CHARS),
   }),
-  z.object({ type: z.literal('outcome'), executionId: ExecutionIdSchema, outcome: ExecutionOutcomeSchema }),
+  z.object({
+    type: z.literal('outcome'),
+    executionId: ExecutionIdSchema,
+    outcome: ExecutionOutcomeSchema,
+    /** The journal node of the heap a completed stateful cell produced (`outcome.heap` is its id). */
+    heapNode: HeapNodeSchema.optional(),
+  }),
+  /** The runner does not hold `heap` live and needs its chain to replay it. */
+  z.object({ type: z.literal('chain-request'), executionId: ExecutionIdSchema, heap: HeapIdSchema }),
   z.object({
     type: z.literal('heartbeat'),
     rssBytes: z.number().int().nonnegative(),

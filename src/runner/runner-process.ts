@@ -3,10 +3,25 @@
  * console records and reporting each outcome. Transport-agnostic: `send` and the message feed
  * are given by the entry point (IPC for local child processes).
  */
-import { FailureReason, endedOutcome, failureError, type ExecutionOutcome } from '../core/index.ts';
+import {
+  FailureReason,
+  Mcpv8Error,
+  cancelledError,
+  effectiveHeapMb,
+  encodeHeapNode,
+  endedOutcome,
+  failureError,
+  timedOutError,
+  type ExecutionOutcome,
+  type HeapId,
+  type HeapNode,
+} from '../core/index.ts';
 import { executeCell } from './execute-cell.ts';
-import { ParentMessageSchema, type RunMessage, type RunnerMessage } from './protocol.ts';
-import { LiveRecorder } from './recorder.ts';
+import { replayChain, sortModules } from './heap-replay.ts';
+import { LiveHeapCache } from './live-heap-cache.ts';
+import { ParentMessageSchema, type ParentMessage, type RunMessage, type RunnerMessage } from './protocol.ts';
+import { DEFAULT_JOURNAL_LIMITS, LiveRecorder, type JournalLimits } from './recorder.ts';
+import type { Sandbox } from './sandbox/sandbox.ts';
 import { loadWasmModules } from './wasm-modules.ts';
 import { SandboxPool } from './sandbox/sandbox-pool.ts';
 import { ModuleCache } from './modules/module-cache.ts';
@@ -26,6 +41,12 @@ export interface RunnerOptions {
   cdnBase: string;
   /** Pre-loaded WebAssembly modules: global name → file path (validated by the parent at start-up). */
   wasmModules: Record<string, string>;
+  /** Isolates kept live per runner for the next cell of their session (0: always replay). */
+  liveHeaps: number;
+  /** A live isolate unused this long is disposed. */
+  liveHeapIdleMs: number;
+  /** Bounds on what one stateful cell may record. */
+  journal: JournalLimits;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -38,7 +59,12 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   heartbeatIntervalMs: 1000,
   cdnBase: DEFAULT_CDN_BASE,
   wasmModules: {},
+  liveHeaps: 8,
+  liveHeapIdleMs: 15 * 60_000,
+  journal: DEFAULT_JOURNAL_LIMITS,
 };
+
+type ChainAnswer = Extract<ParentMessage, { type: 'chain' }>;
 
 export class RunnerProcess {
   readonly #opts: RunnerOptions;
@@ -46,6 +72,8 @@ export class RunnerProcess {
   readonly #pool: SandboxPool;
   readonly #running = new Map<string, AbortController>();
   readonly #modules: { loader: ModuleSourceLoader; cdnBase: string };
+  readonly #live: LiveHeapCache;
+  readonly #chainRequests = new Map<string, (answer: ChainAnswer) => void>();
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -68,6 +96,7 @@ export class RunnerProcess {
     const cdnBase = normalizeCdnBase(opts.cdnBase);
     // One cache per runner process: a module downloaded once serves every later execution.
     this.#modules = { cdnBase, loader: new ModuleSourceLoader({ cdnBase, cache: new ModuleCache() }) };
+    this.#live = new LiveHeapCache({ maxEntries: opts.liveHeaps, idleMs: opts.liveHeapIdleMs });
   }
 
   async start(): Promise<void> {
@@ -95,6 +124,9 @@ export class RunnerProcess {
       case 'shutdown':
         this.stop();
         break;
+      case 'chain':
+        this.#chainRequests.get(msg.executionId)?.(msg);
+        break;
     }
   }
 
@@ -102,6 +134,7 @@ export class RunnerProcess {
     clearInterval(this.#heartbeat);
     for (const c of this.#running.values()) c.abort();
     this.#pool.close();
+    this.#live.close();
   }
 
   async #run(msg: RunMessage): Promise<void> {
@@ -110,22 +143,34 @@ export class RunnerProcess {
     this.#running.set(msg.executionId, abort);
     const startedAt = Date.now();
     let outcome: ExecutionOutcome;
-    const sandbox = await this.#pool.acquire(msg.heapMb).catch((err: unknown) => err as Error);
+    let sandbox: Sandbox | undefined;
+    let heapNode: HeapNode | undefined;
     try {
-      if (sandbox instanceof Error) throw sandbox;
-      outcome = await executeCell(
-        { code: msg.code, language: msg.language, timeoutMs: msg.timeoutMs },
-        {
-          sandbox,
-          recorder: new LiveRecorder(),
-          signal: abort.signal,
-          startedAt,
-          maxOutputBytes: this.#opts.maxOutputBytes,
-          modules: this.#modules,
-          onOutput: (level, text) =>
-            this.#send({ type: 'output', executionId: msg.executionId, level, text }),
-        },
-      );
+      const resumed = await this.#resume(msg, abort.signal, startedAt);
+      if ('outcome' in resumed) outcome = resumed.outcome;
+      else {
+        sandbox = resumed.sandbox;
+        const recorder = new LiveRecorder(undefined, undefined, this.#opts.journal);
+        outcome = await executeCell(
+          { code: msg.code, language: msg.language, timeoutMs: msg.timeoutMs },
+          {
+            sandbox,
+            recorder,
+            signal: abort.signal,
+            startedAt,
+            maxOutputBytes: this.#opts.maxOutputBytes,
+            modules: this.#modules,
+            onOutput: (level, text) =>
+              this.#send({ type: 'output', executionId: msg.executionId, level, text }),
+          },
+        );
+        if (msg.persist && outcome.status === 'completed') {
+          const committed = this.#commit(msg, sandbox, recorder, outcome);
+          outcome = committed.outcome;
+          heapNode = committed.heapNode;
+          if (heapNode) sandbox = undefined; // now owned by the live cache
+        }
+      }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const oom = /memory/i.test(message);
@@ -136,9 +181,103 @@ export class RunnerProcess {
     }
     this.#running.delete(msg.executionId);
     // Report first: disposing an isolate costs milliseconds the caller need not wait for.
-    this.#send({ type: 'outcome', executionId: msg.executionId, outcome });
-    // Stateless: the sandbox is never reused, so no state reaches the next execution.
-    if (!(sandbox instanceof Error)) this.#pool.release(sandbox);
+    this.#send({ type: 'outcome', executionId: msg.executionId, outcome, ...(heapNode && { heapNode }) });
+    // A sandbox not kept live is never reused: no state reaches another execution.
+    if (sandbox) this.#pool.release(sandbox);
+    else this.#pool.refill();
+  }
+
+  /**
+   * The sandbox the cell runs in: a fresh one, the live isolate holding `msg.heap`, or a fresh one
+   * into which the heap's chain was replayed. Or the outcome when the heap cannot be had.
+   */
+  async #resume(
+    msg: RunMessage,
+    signal: AbortSignal,
+    startedAt: number,
+  ): Promise<{ sandbox: Sandbox } | { outcome: ExecutionOutcome }> {
+    const ended = (
+      status: 'failed' | 'cancelled' | 'timed_out',
+      error = failureError(FailureReason.HeapError, ''),
+    ) => ({
+      outcome: endedOutcome(
+        status,
+        status === 'cancelled'
+          ? cancelledError()
+          : status === 'timed_out'
+            ? timedOutError(msg.timeoutMs)
+            : error,
+        msg.heapMb,
+        Date.now() - startedAt,
+      ),
+    });
+    if (!msg.heap) return { sandbox: await this.#pool.acquire(msg.heapMb) };
+    const live = this.#live.take(msg.heap, effectiveHeapMb(msg.heapMb));
+    if (live) return { sandbox: live };
+    const answer = await this.#requestChain(msg.executionId, msg.heap, signal);
+    if (!answer.chain) {
+      if (signal.aborted) return ended('cancelled');
+      const { code, message } = answer.error ?? { code: 'MCPV8_ERR_HEAP_NOT_FOUND', message: 'no chain' };
+      return ended('failed', failureError(FailureReason.HeapError, `${message} (${code})`));
+    }
+    const sandbox = await this.#pool.acquire(msg.heapMb);
+    const failure = await replayChain(sandbox, answer.chain, {
+      signal,
+      deadline: startedAt + msg.timeoutMs,
+      modules: this.#modules,
+    });
+    if (!failure) return { sandbox };
+    this.#pool.release(sandbox);
+    if (failure.kind !== 'failed') return ended(failure.kind);
+    return ended('failed', failureError(FailureReason.HeapError, failure.error.message));
+  }
+
+  /** Asks the parent for the chain of `heap` (root first). */
+  #requestChain(executionId: string, heap: HeapId, signal: AbortSignal): Promise<ChainAnswer> {
+    return new Promise((resolve) => {
+      const done = (answer: ChainAnswer) => {
+        this.#chainRequests.delete(executionId);
+        signal.removeEventListener('abort', onAbort);
+        resolve(answer);
+      };
+      const onAbort = () => done({ type: 'chain', executionId });
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#chainRequests.set(executionId, done);
+      this.#send({ type: 'chain-request', executionId, heap });
+    });
+  }
+
+  /**
+   * Turns a completed cell into its heap: the journal node (parent, cell, what it observed, the
+   * modules it loaded) and its id; the sandbox stays live under that id.
+   */
+  #commit(
+    msg: RunMessage,
+    sandbox: Sandbox,
+    recorder: LiveRecorder,
+    outcome: ExecutionOutcome,
+  ): { outcome: ExecutionOutcome; heapNode?: HeapNode } {
+    const modules = sortModules(sandbox.drainLoadedModules());
+    if (recorder.overflowed) {
+      const { journal } = this.#opts;
+      const error = new Mcpv8Error('MCPV8_ERR_HEAP_JOURNAL_TOO_LARGE', [
+        `${journal.maxEntries} entries, ${journal.maxChars} characters of host results`,
+      ]);
+      const { result: _r, resultType: _t, resultTruncated: _x, ...rest } = outcome;
+      return {
+        outcome: { ...rest, status: 'failed', error: failureError(FailureReason.HeapError, error.message) },
+      };
+    }
+    const heapNode: HeapNode = {
+      format: 1,
+      parent: msg.heap ?? null,
+      cell: { code: msg.code, language: msg.language },
+      journal: recorder.entries,
+      modules,
+    };
+    const { id } = encodeHeapNode(heapNode);
+    this.#live.put(id, sandbox);
+    return { outcome: { ...outcome, heap: id }, heapNode };
   }
 
   #beat(): void {

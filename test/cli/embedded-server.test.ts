@@ -21,7 +21,18 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function start(extra: string[] = []) {
   const port = await freePort();
   const config = loadConfig(
-    ['--http-port', String(port), '--data-dir', dir, '--log-level', 'silent', ...extra],
+    [
+      '--http-port',
+      String(port),
+      '--data-dir',
+      dir,
+      '--log-level',
+      'silent',
+      ...(extra.includes('--stateless')
+        ? []
+        : ['--directory-path', join(dir, 'heaps'), '--session-db-path', join(dir, 'sessions')]),
+      ...extra,
+    ],
     {},
   );
   const server = await startEmbedded(config as Config, pino({ level: 'silent' }));
@@ -152,6 +163,11 @@ describe('embedded server', () => {
       /--execution-timeout must be an integer from 1 to 300/,
     ],
     ['two storage options', ['--stateless', '--directory-path', '/tmp/x'], /only one storage option/],
+    [
+      'a session log without sessions',
+      ['--stateless', '--session-db-path', '/tmp/x'],
+      /--session-db-path cannot/,
+    ],
     ['an unknown flag', ['--frobnicate'], /Unknown option '--frobnicate'/],
   ])('exits 2 with one line on %s', async (_name, args, message) => {
     const err = await promisify(execFile)(process.execPath, [MAIN, ...args]).catch((e: unknown) => e);

@@ -1,4 +1,5 @@
-// The behaviour every HeapStore must have (dir now; S3 in the integration suite next).
+// The behaviour every HeapStore must have: DirHeapStore and CachedHeapStore in the unit suite,
+// S3HeapStore and CachedHeapStore over S3 in the integration suite.
 import { describe, expect, it } from 'vitest';
 import { encodeHeapNode, isMcpv8Error, type HeapNode, type HeapStore } from '../../src/core/index.ts';
 
@@ -23,7 +24,16 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
-export function heapStoreContract(name: string, makeStore: () => Promise<HeapStore>): void {
+export interface HeapStoreContractOptions {
+  /** A store whose backing storage fails (unreachable server, a path that cannot be a directory). */
+  makeUnavailableStore?: () => Promise<HeapStore>;
+}
+
+export function heapStoreContract(
+  name: string,
+  makeStore: () => Promise<HeapStore>,
+  opts: HeapStoreContractOptions = {},
+): void {
   describe(`HeapStore contract: ${name}`, () => {
     it('stores a node under the SHA-256 of its canonical encoding and reads it back', async () => {
       const store = await makeStore();
@@ -57,6 +67,33 @@ export function heapStoreContract(name: string, makeStore: () => Promise<HeapSto
       expect(await codeOf(store.get('ABC'))).toBe('MCPV8_ERR_HEAP_ID_INVALID');
       expect(await codeOf(store.get('0'.repeat(64)))).toBe('MCPV8_ERR_HEAP_NOT_FOUND');
       expect(await store.has('0'.repeat(64))).toBe(false);
+    });
+
+    it.runIf(opts.makeUnavailableStore)(
+      'reports a failing backing storage as HEAP_STORE_UNAVAILABLE (retryable), never as not found',
+      async () => {
+        const store = await opts.makeUnavailableStore!();
+        const ops = [
+          () => store.put(sampleNode()),
+          () => store.get('1'.repeat(64)),
+          () => store.has('1'.repeat(64)),
+        ];
+        for (const op of ops) {
+          const err = await op().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isMcpv8Error(err, 'MCPV8_ERR_HEAP_STORE_UNAVAILABLE')).toBe(true);
+          expect(err).toMatchObject({ statusCode: 503, retryable: true });
+          expect((err as Error).cause).toBeDefined();
+        }
+      },
+    );
+
+    it.runIf(opts.makeUnavailableStore)('checks ids before any I/O, even with the storage down', async () => {
+      const store = await opts.makeUnavailableStore!();
+      expect(await codeOf(store.get('../x'))).toBe('MCPV8_ERR_HEAP_ID_INVALID');
+      expect(await codeOf(store.has('0'.repeat(63)))).toBe('MCPV8_ERR_HEAP_ID_INVALID');
     });
   });
 }

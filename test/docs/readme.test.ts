@@ -25,7 +25,13 @@ const dir = mkdtempSync(join(tmpdir(), 'readme-test-'));
 
 beforeAll(async () => {
   port = await freePort();
-  const config = loadConfig(['--http-port', String(port), '--data-dir', dir, '--log-level', 'silent'], {});
+  const config = loadConfig(
+    [
+      ...['--http-port', String(port), '--data-dir', dir, '--log-level', 'silent'],
+      ...['--directory-path', join(dir, 'heaps'), '--session-db-path', join(dir, 'sessions')],
+    ],
+    {},
+  );
   server = await startEmbedded(config as Config, pino({ level: 'silent' }));
 });
 afterAll(async () => {

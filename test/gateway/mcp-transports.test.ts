@@ -21,6 +21,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/cli/config.ts';
 import { startEmbedded, type RunningServer } from '../../src/cli/embedded.ts';
+import { TOOLS } from '../../src/gateway/mcp/mcp-server.ts';
 import { freePort } from '../harness/free-port.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -37,9 +38,22 @@ function dataDir(): string {
 
 const COMMON = ['--max-concurrent-executions', '1', '--log-level', 'silent'];
 
+/** Every path a server writes, in a fresh temp dir (stateful: heaps and sessions too). */
+function dirs(): string[] {
+  const dir = dataDir();
+  return [
+    '--data-dir',
+    dir,
+    '--directory-path',
+    join(dir, 'heaps'),
+    '--session-db-path',
+    join(dir, 'sessions'),
+  ];
+}
+
 async function httpServer(flag: '--http-port' | '--sse-port'): Promise<RunningServer> {
   const port = await freePort();
-  const config = loadConfig([flag, String(port), '--data-dir', dataDir(), ...COMMON], {}) as Config;
+  const config = loadConfig([flag, String(port), ...dirs(), ...COMMON], {}) as Config;
   const server = await startEmbedded(config, pino({ level: 'silent' }));
   cleanups.push(() => server.close());
   return server;
@@ -67,7 +81,7 @@ const transports: Array<[string, () => Promise<Transport>]> = [
     async () =>
       new StdioClientTransport({
         command: process.execPath,
-        args: [MAIN, '--data-dir', dataDir(), ...COMMON],
+        args: [MAIN, ...dirs(), ...COMMON],
         stderr: 'ignore',
       }),
   ],
@@ -86,13 +100,8 @@ describe.each(transports)('MCP over %s', (_name, makeTransport) => {
     await client.connect(await makeTransport());
     cleanups.push(() => client.close());
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual([
-      'run_js',
-      'get_execution',
-      'get_execution_output',
-      'cancel_execution',
-      'list_executions',
-    ]);
+    // Stateful (the default): the session tools too (mcp-sessions.test.ts covers them).
+    expect(tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
     for (const t of tools) {
       expect(t.outputSchema?.type).toBe('object');
       expect(t.description?.length).toBeGreaterThan(20);

@@ -14,7 +14,16 @@ const newDir = () => {
   return d;
 };
 
-heapStoreContract('DirHeapStore', async () => new DirHeapStore(newDir()));
+/** A path under a regular file: every operation fails with ENOTDIR, as with a broken disk. */
+const brokenDir = () => {
+  const file = join(newDir(), 'not-a-dir');
+  writeFileSync(file, '');
+  return join(file, 'heaps');
+};
+
+heapStoreContract('DirHeapStore', async () => new DirHeapStore(newDir()), {
+  makeUnavailableStore: async () => new DirHeapStore(brokenDir()),
+});
 
 describe('DirHeapStore', () => {
   it('detects a stored heap whose content was changed', async () => {
@@ -25,6 +34,26 @@ describe('DirHeapStore', () => {
     writeFileSync(file, canonicalJson({ ...sampleNode(), cell: { code: 'evil()', language: 'javascript' } }));
     const err = await store.get(id).catch((e: unknown) => e);
     expect(isMcpv8Error(err, 'MCPV8_ERR_HEAP_CORRUPT')).toBe(true);
+  });
+
+  it('names the failing system call in the reason, and lists and deletes heap files', async () => {
+    const err = await new DirHeapStore(brokenDir()).put(sampleNode()).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(
+      'the heap store is unavailable: cannot write the heap directory (ENOTDIR)',
+    );
+    const dir = newDir();
+    const store = new DirHeapStore(dir);
+    const id = await store.put(sampleNode());
+    writeFileSync(join(dir, id.slice(0, 2), `${id}.json.abc.tmp`), 'partial');
+    const listed = await store.list();
+    expect(listed.map(({ id, bytes }) => ({ id, bytes }))).toEqual([
+      { id, bytes: encodeHeapNode(sampleNode()).bytes.length },
+    ]);
+    expect(listed[0]!.mtimeMs).toBeGreaterThan(0);
+    await store.delete(id);
+    await store.delete(id);
+    expect(await store.has(id)).toBe(false);
+    expect(await new DirHeapStore(join(dir, 'absent')).list()).toEqual([]);
   });
 
   it('leaves no temporary files behind', async () => {

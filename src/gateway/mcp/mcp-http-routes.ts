@@ -9,10 +9,13 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ExecutionService } from '../execution-service.ts';
+import type { SessionService } from '../session-service.ts';
 import { createMcpServer } from './mcp-server.ts';
 
 export interface McpHttpOptions {
   service: ExecutionService;
+  /** Stateful mode: sessions and heap tags. */
+  sessions?: SessionService;
   namespaceOf: (req: FastifyRequest) => string;
   /** Host header values accepted (e.g. `127.0.0.1:3000`, `localhost:3000`). Empty: any. */
   allowedHosts: readonly string[];
@@ -57,7 +60,7 @@ export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (sid) => void streamable.set(sid, created),
       });
-      const server = createMcpServer(opts.service, opts.namespaceOf(req));
+      const server = createMcpServer(opts.service, opts.namespaceOf(req), opts.sessions);
       const session: Session = { close: () => server.close() };
       all.add(session);
       created.onclose = () => {
@@ -84,7 +87,7 @@ export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions
     if (sse.size >= opts.maxSessions) return reply.status(503).send(jsonRpcError('Too many MCP sessions'));
     reply.hijack();
     const transport = new SSEServerTransport('/message', reply.raw);
-    const server = createMcpServer(opts.service, opts.namespaceOf(req));
+    const server = createMcpServer(opts.service, opts.namespaceOf(req), opts.sessions);
     const session: Session = { close: () => server.close() };
     sse.set(transport.sessionId, transport);
     all.add(session);

@@ -23,21 +23,59 @@ import { cancelExecution } from './tools/cancel-execution.ts';
 import { getExecutionOutput } from './tools/get-execution-output.ts';
 import { getExecution } from './tools/get-execution.ts';
 import { listExecutions } from './tools/list-executions.ts';
-import { runJs } from './tools/run-js.ts';
+import { runJs, runJsStateful } from './tools/run-js.ts';
+import type { SessionService } from '../session-service.ts';
+import { deleteHeapTags } from './tools/delete-heap-tags.ts';
+import { getHeapTags } from './tools/get-heap-tags.ts';
+import { listSessionSnapshots } from './tools/list-session-snapshots.ts';
+import { listSessions } from './tools/list-sessions.ts';
+import { queryHeapsByTags } from './tools/query-heaps-by-tags.ts';
+import { setHeapTags } from './tools/set-heap-tags.ts';
 import type { AnyTool, ToolContext } from './tools/tool.ts';
 
-/** Every tool of the embedded server, in the order clients list them. */
-export const TOOLS: readonly AnyTool[] = [
-  runJs,
+const EXECUTION_TOOLS: readonly AnyTool[] = [
   getExecution,
   getExecutionOutput,
   cancelExecution,
   listExecutions,
 ];
+/** Sessions and heap tags: listed only by a stateful server. */
+const SESSION_TOOLS: readonly AnyTool[] = [
+  listSessions,
+  listSessionSnapshots,
+  getHeapTags,
+  setHeapTags,
+  deleteHeapTags,
+  queryHeapsByTags,
+];
+
+/**
+ * The tools a server lists, in order: a stateless server has no session tools and its run_js
+ * takes no heap, session or tags (an agent is not offered what would only be refused).
+ */
+export function toolsFor(mode: { stateful: boolean; sessions: boolean }): readonly AnyTool[] {
+  return [
+    mode.stateful ? runJsStateful : runJs,
+    ...EXECUTION_TOOLS,
+    ...(mode.stateful && mode.sessions ? SESSION_TOOLS : []),
+  ];
+}
+
+/** Every tool of a stateful server (the most any server lists), in the order clients list them. */
+export const TOOLS: readonly AnyTool[] = toolsFor({ stateful: true, sessions: true });
 
 export const SERVER_INFO = { name: 'mcp-v8', version: '0.1.0' };
 
-export function createMcpServer(service: ExecutionService, namespace = 'default'): McpServer {
+/**
+ * One MCP server over `service`. `sessions` (stateful mode) adds the session and heap-tag tools;
+ * the tool list and run_js's arguments follow the mode of this server.
+ */
+export function createMcpServer(
+  service: ExecutionService,
+  namespace = 'default',
+  sessions?: SessionService,
+): McpServer {
+  const tools = toolsFor({ stateful: service.stateful, sessions: sessions !== undefined });
   const server = new McpServer(SERVER_INFO, {
     capabilities: {
       tools: {},
@@ -47,12 +85,15 @@ export function createMcpServer(service: ExecutionService, namespace = 'default'
     taskStore: new ExecutionTaskStore(service, namespace),
     instructions:
       'Run JavaScript/TypeScript in sandboxed V8 isolates: run_js returns an execution_id at once; poll ' +
-      'get_execution for the result and get_execution_output for console output.',
+      'get_execution for the result and get_execution_output for console output.' +
+      (service.stateful
+        ? ' State persists: pass the heap a completed execution reports as run_js heap to continue from it.'
+        : ''),
   });
-  const ctx: ToolContext = { service, namespace, follow: consoleNotifier(server, service) };
-  for (const tool of TOOLS) register(server, tool, ctx);
+  const ctx: ToolContext = { service, sessions, namespace, follow: consoleNotifier(server, service) };
+  for (const tool of tools) register(server, tool, ctx);
   server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
-    const tool = TOOLS.find((t) => t.name === request.params.name);
+    const tool = tools.find((t) => t.name === request.params.name);
     if (!tool)
       return toolError(new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`no tool named ${request.params.name}`]));
     const parsed = z.object(tool.inputSchema).safeParse(request.params.arguments ?? {});

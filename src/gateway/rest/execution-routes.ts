@@ -1,6 +1,7 @@
 /**
  * The plain REST API over the same ExecutionService as the MCP tools:
  * POST /api/exec, GET /api/executions[/:id[/output]], POST /api/executions/:id/cancel.
+ * (Sessions and heap tags: session-routes.ts.)
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -17,6 +18,11 @@ const ExecBodySchema = z.object({
   language: CellLanguageSchema.optional(),
   heap_memory_max_mb: z.number().optional(),
   execution_timeout_secs: z.number().optional(),
+  // Loose here: the service checks them and answers with their own codes (and refuses them
+  // with MCPV8_ERR_SESSION_STATELESS on a stateless server).
+  heap: z.string().optional(),
+  session: z.string().optional(),
+  tags: z.record(z.string(), z.string()).optional(),
 });
 
 export interface ExecutionRoutesOptions {
@@ -39,6 +45,9 @@ export function registerExecutionRoutes(app: FastifyInstance, opts: ExecutionRou
       language: body.language,
       heapMemoryMaxMb: body.heap_memory_max_mb,
       executionTimeoutSecs: body.execution_timeout_secs,
+      heap: body.heap,
+      session: body.session,
+      tags: body.tags,
     });
     const waitSeconds = q.wait === undefined ? 0 : int('wait', q.wait, 0, MAX_WAIT_SECONDS);
     const final =
@@ -84,8 +93,11 @@ export function registerExecutionRoutes(app: FastifyInstance, opts: ExecutionRou
   });
 }
 
-function queryExecArgs(q: Record<string, string | undefined>) {
+/** The arguments of a text/plain POST, from the query string (tags need a JSON body). */
+function queryExecArgs(q: Record<string, string | undefined>): Omit<z.infer<typeof ExecBodySchema>, 'code'> {
   return {
+    heap: q.heap,
+    session: q.session,
     language: q.language === undefined ? undefined : parse(CellLanguageSchema, q.language, 'language'),
     heap_memory_max_mb: optInt(q.heap_memory_max_mb),
     execution_timeout_secs: optInt(q.execution_timeout_secs),
@@ -101,7 +113,7 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, name = 'body'): T {
 }
 
 /** A query value as a number when it is an integer literal; otherwise the raw text (so errors quote it). */
-function optInt(v: string | undefined): number | undefined {
+export function optInt(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   return /^-?\d{1,15}$/.test(v) ? Number(v) : (v as unknown as number);
 }

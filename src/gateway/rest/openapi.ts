@@ -6,6 +6,13 @@ import { z } from 'zod';
 import { ExecutionStatusSchema } from '../../core/index.ts';
 import { ExecutionViewSchema, OutputPageViewSchema } from '../execution-view.ts';
 import { MAX_BYTE_LIMIT, MAX_LINE_LIMIT } from '../output-range.ts';
+import { SESSION_PAGE_DEFAULT, SESSION_PAGE_MAX } from '../session-service.ts';
+import {
+  HeapQueryViewSchema,
+  HeapTagsViewSchema,
+  SessionListViewSchema,
+  SnapshotPageViewSchema,
+} from '../session-view.ts';
 
 const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 const ListSchema = z.object({ executions: z.array(ExecutionViewSchema), next_cursor: z.string().optional() });
@@ -14,6 +21,11 @@ const ExecBodySchema = z.object({
   language: z.enum(['javascript', 'typescript']).optional(),
   heap_memory_max_mb: z.number().int().optional().describe('4–64 MiB'),
   execution_timeout_secs: z.number().int().optional().describe('1–300 s'),
+});
+const StatefulExecBodySchema = ExecBodySchema.extend({
+  heap: z.string().optional().describe('Heap id to resume (64 lower-case hex); an unknown heap is an error'),
+  session: z.string().optional().describe('Session name the committed cell is logged under'),
+  tags: z.record(z.string(), z.string()).optional().describe('Tags set on the heap the cell commits'),
 });
 
 const json = (schema: z.ZodType): Record<string, { schema: unknown }> => ({
@@ -34,7 +46,30 @@ const intQuery = (name: string, description: string) => ({
 });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
-export function openApiDocument(): Record<string, unknown> {
+/**
+ * The document for one server: `stateful` adds heap, session and tags to POST /api/exec;
+ * `sessions` adds the session and heap-tag routes (both as the server registers them).
+ */
+export function openApiDocument(
+  mode: { stateful?: boolean; sessions?: boolean } = {},
+): Record<string, unknown> {
+  const execBody = mode.stateful ? StatefulExecBodySchema : ExecBodySchema;
+  const execQuery = mode.stateful
+    ? [
+        {
+          name: 'heap',
+          in: 'query',
+          schema: { type: 'string' },
+          description: 'text/plain body: heap to resume',
+        },
+        {
+          name: 'session',
+          in: 'query',
+          schema: { type: 'string' },
+          description: 'text/plain body: session name',
+        },
+      ]
+    : [];
   return {
     openapi: '3.1.0',
     info: { title: 'mcp-v8 REST API', version: '0.1.0' },
@@ -47,10 +82,11 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [
             intQuery('wait', 'Seconds to wait for completion (0–300); 200 when finished, else 202'),
             { name: 'language', in: 'query', schema: { type: 'string', enum: ['javascript', 'typescript'] } },
+            ...execQuery,
           ],
           requestBody: {
             required: true,
-            content: { ...json(ExecBodySchema), 'text/plain': { schema: { type: 'string' } } },
+            content: { ...json(execBody), 'text/plain': { schema: { type: 'string' } } },
           },
           responses: {
             '200': { description: 'Finished (with ?wait)', content: json(ExecutionViewSchema) },
@@ -105,6 +141,101 @@ export function openApiDocument(): Record<string, unknown> {
             '409': errorResponse('Already finished'),
             ...errors,
           },
+        },
+      },
+      ...(mode.sessions ? sessionPaths() : {}),
+    },
+  };
+}
+
+const TagsSchema = z.record(z.string(), z.string()).describe('Tags: string keys to string values');
+const heapParam = {
+  name: 'heap',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+  description: 'Heap id',
+};
+const heapErrors = {
+  '400': errorResponse('Invalid input or malformed heap id'),
+  '401': errorResponse('Missing or wrong bearer token'),
+  '404': errorResponse('Unknown heap'),
+};
+const tagsAnswer = { '200': { description: "The heap's tags", content: json(HeapTagsViewSchema) } };
+
+/** Sessions and heap tags (stateful mode). */
+function sessionPaths(): Record<string, unknown> {
+  const page = `1–${SESSION_PAGE_MAX}`;
+  return {
+    '/api/sessions': {
+      get: {
+        summary: 'Session names, sorted',
+        parameters: [
+          intQuery('offset', 'First session (default 0)'),
+          intQuery('limit', `Page size, ${page} (default ${SESSION_PAGE_MAX})`),
+        ],
+        responses: {
+          '200': { description: 'A page of names', content: json(SessionListViewSchema) },
+          '400': errors['400'],
+          '401': errors['401'],
+        },
+      },
+    },
+    '/api/sessions/{session}/snapshots': {
+      get: {
+        summary: "A session's log entries in index order (none for an unknown session)",
+        parameters: [
+          { name: 'session', in: 'path', required: true, schema: { type: 'string' } },
+          {
+            name: 'fields',
+            in: 'query',
+            schema: { type: 'string' },
+            description: 'Comma-separated from index, input_heap, output_heap, code, timestamp (default all)',
+          },
+          intQuery('offset', 'First entry index (default 0)'),
+          intQuery('limit', `Page size, ${page} (default ${SESSION_PAGE_DEFAULT})`),
+        ],
+        responses: {
+          '200': { description: 'A page of entries', content: json(SnapshotPageViewSchema) },
+          '400': errors['400'],
+          '401': errors['401'],
+        },
+      },
+    },
+    '/api/heaps/{heap}/tags': {
+      get: { summary: "A heap's tags", parameters: [heapParam], responses: { ...tagsAnswer, ...heapErrors } },
+      put: {
+        summary: "Replaces a heap's tags",
+        parameters: [heapParam],
+        requestBody: { required: true, content: json(z.object({ tags: TagsSchema })) },
+        responses: { ...tagsAnswer, ...heapErrors },
+      },
+      delete: {
+        summary: 'Removes the given tag keys (?keys=a,b or body {keys}), or every tag when none are given',
+        parameters: [
+          heapParam,
+          { name: 'keys', in: 'query', schema: { type: 'string' }, description: 'Comma-separated tag keys' },
+        ],
+        requestBody: { required: false, content: json(z.object({ keys: z.array(z.string()).optional() })) },
+        responses: { ...tagsAnswer, ...heapErrors },
+      },
+    },
+    '/api/heaps/query': {
+      post: {
+        summary: 'Heaps whose tags contain every given pair',
+        requestBody: {
+          required: true,
+          content: json(
+            z.object({
+              tags: TagsSchema,
+              limit: z.number().int().optional().describe(`${page} (default ${SESSION_PAGE_DEFAULT})`),
+            }),
+          ),
+        },
+        responses: {
+          '200': { description: 'The matching heaps', content: json(HeapQueryViewSchema) },
+          '400': errors['400'],
+          '401': errors['401'],
         },
       },
     },

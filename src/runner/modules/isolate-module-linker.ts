@@ -22,6 +22,10 @@ export class IsolateModuleLinker {
   /** Requested (resolved) URL → final URL after redirects, for the resolver. */
   readonly #finalUrl = new Map<string, string>();
   readonly #cdnBase: string;
+  /** Modules compiled since the last {@link drainLoaded}, in load order (a heap records them). */
+  #loaded: Array<{ url: string; sha256: string }> = [];
+  /** Replay: the source each URL must have (what the heap recorded); another is refused. */
+  #expected: ReadonlyMap<string, string> | undefined;
 
   constructor(opts: {
     isolate: ivm.Isolate;
@@ -55,6 +59,18 @@ export class IsolateModuleLinker {
     return url;
   }
 
+  /** Replay of a cell: modules it loads must hash as recorded (undefined: live, anything goes). */
+  expect(modules: ReadonlyMap<string, string> | undefined): void {
+    this.#expected = modules;
+  }
+
+  /** The modules loaded into this context since the last call, with the SHA-256 of their source. */
+  drainLoaded(): Array<{ url: string; sha256: string }> {
+    const loaded = this.#loaded;
+    this.#loaded = [];
+    return loaded;
+  }
+
   async #load(specifier: string, parentUrl: string | undefined, signal: AbortSignal): Promise<ivm.Module> {
     const requested = resolveModuleSpecifier(specifier, parentUrl, this.#cdnBase);
     const existing = this.#byUrl.get(requested);
@@ -78,6 +94,13 @@ export class IsolateModuleLinker {
     signal: AbortSignal,
   ): Promise<ivm.Module> {
     const src = await this.#loader.load(specifier, parentUrl, signal);
+    const expected = this.#expected?.get(src.url);
+    if (this.#expected && expected !== src.sha256) {
+      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [
+        src.url,
+        expected ? 'it changed since the heap was recorded' : 'the heap did not load it when recorded',
+      ]);
+    }
     this.#finalUrl.set(requested, src.url);
     const sameFinal = src.url !== requested ? this.#byUrl.get(src.url) : undefined;
     if (sameFinal) return sameFinal;
@@ -89,6 +112,7 @@ export class IsolateModuleLinker {
       throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [src.url, String(err)], { cause: err });
     }
     this.#urlOf.set(module, src.url);
+    this.#loaded.push({ url: src.url, sha256: src.sha256 });
     if (src.url !== requested) this.#byUrl.set(src.url, Promise.resolve(module));
     // Static dependencies first: instantiate's resolver then only looks modules up.
     await Promise.all(module.dependencySpecifiers.map((dep) => this.#load(dep, src.url, signal)));

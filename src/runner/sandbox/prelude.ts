@@ -50,6 +50,8 @@ export interface PreludeApi {
   uncaught(): string | undefined;
   /** Makes a module namespace loaded by the host available to `__mcpv8.import`. */
   registerNamespace(key: string, ns: unknown): void;
+  /** Starts the next cell of a session: per-cell output budget and uncaught error reset. */
+  beginCell(): void;
 }
 
 export function installPrelude(
@@ -178,8 +180,12 @@ export function installPrelude(
   FakeDate.UTC = RealDate.UTC.bind(RealDate);
   ObjectDefine(RealDate.prototype, 'constructor', { value: FakeDate, writable: true, configurable: true });
   hide('Date', FakeDate);
-  const timeOrigin = now();
-  hide('performance', { now: () => now() - timeOrigin, timeOrigin });
+  // Taken on first use, not at install: then it is a journaled reading like any other.
+  let origin: number | undefined;
+  const timeOrigin = () => (origin ??= now());
+  const performance = { now: () => now() - timeOrigin() };
+  ObjectDefine(performance, 'timeOrigin', { get: timeOrigin, enumerable: true });
+  hide('performance', performance);
 
   // xorshift128+ seeded by the host: reproducible in replay, unlike V8's own Math.random.
   let s0 = 0;
@@ -353,5 +359,9 @@ export function installPrelude(
     },
     uncaught: () => firstUncaught,
     registerNamespace: (key: string, ns: unknown) => void namespaces.set(key, ns),
+    beginCell: () => {
+      outputBytes = 0;
+      firstUncaught = undefined;
+    },
   };
 }

@@ -38,9 +38,22 @@ export class SandboxPool {
     return ready ?? Sandbox.create({ ...this.#opts, heapMb });
   }
 
-  /** Disposes a sandbox acquired from this pool and starts refilling. */
+  /**
+   * Disposes a sandbox acquired from this pool and starts refilling; one that never ran a cell
+   * goes back to the pool as it is.
+   */
   release(sandbox: Sandbox): void {
+    const fits = sandbox.effectiveHeapMb === effectiveHeapMb(this.#opts.defaultHeapMb);
+    if (!sandbox.used && !sandbox.disposed && fits && this.#ready.length < this.#opts.size) {
+      this.#ready.push(sandbox);
+      return;
+    }
     sandbox.dispose();
+    void this.#fillOne();
+  }
+
+  /** Starts refilling after a sandbox left for good (kept live by a session). */
+  refill(): void {
     void this.#fillOne();
   }
 

@@ -63,7 +63,8 @@ export type CellRunResult =
 
 interface Binding {
   run: CellRunOptions;
-  timers: Map<number, NodeJS.Timeout>;
+  /** Pending timers of the cell, by id, with how to cancel each. */
+  timers: Map<number, () => void>;
   inflight: number;
   onIdle?: () => void;
   uncaught?: string;
@@ -79,7 +80,9 @@ export class Sandbox {
   readonly #fire: ivm.Reference<(id: number) => string | undefined>;
   readonly #uncaught: ivm.Reference<() => string | undefined>;
   readonly #register: ivm.Reference<(key: string, ns: unknown) => void>;
+  readonly #beginCell: ivm.Reference<() => void>;
   #linker: IsolateModuleLinker | undefined;
+  #expectedModules: ReadonlyMap<string, string> | undefined;
   #binding: Binding | undefined;
   #used = false;
 
@@ -89,9 +92,11 @@ export class Sandbox {
     fire: ivm.Reference<(id: number) => string | undefined>,
     uncaught: ivm.Reference<() => string | undefined>,
     register: ivm.Reference<(key: string, ns: unknown) => void>,
+    beginCell: ivm.Reference<() => void>,
     effectiveHeapMb: number,
   ) {
     this.#register = register;
+    this.#beginCell = beginCell;
     this.#isolate = isolate;
     this.#context = context;
     this.#fire = fire;
@@ -174,7 +179,8 @@ export class Sandbox {
       const register = (await api.get('registerNamespace', { reference: true })) as ivm.Reference<
         (key: string, ns: unknown) => void
       >;
-      sandbox = new Sandbox(isolate, context, fire, uncaught, register, effectiveHeapMb);
+      const beginCell = (await api.get('beginCell', { reference: true })) as ivm.Reference<() => void>;
+      sandbox = new Sandbox(isolate, context, fire, uncaught, register, beginCell, effectiveHeapMb);
       return sandbox;
     } catch (err) {
       if (!isolate.isDisposed) isolate.dispose();
@@ -194,7 +200,22 @@ export class Sandbox {
       cdnBase,
       register: this.#register,
     });
+    this.#linker.expect(this.#expectedModules);
     return this.#linker;
+  }
+
+  /**
+   * Replay: the modules (URL → source SHA-256) the next cell may load; undefined for a live cell.
+   * Applies once this sandbox imports through {@link moduleLinker}.
+   */
+  expectModules(modules: ReadonlyMap<string, string> | undefined): void {
+    this.#expectedModules = modules;
+    this.#linker?.expect(modules);
+  }
+
+  /** Modules this sandbox loaded since the last call (url + source SHA-256, in load order). */
+  drainLoadedModules(): Array<{ url: string; sha256: string }> {
+    return this.#linker?.drainLoaded() ?? [];
   }
 
   get disposed(): boolean {
@@ -226,6 +247,7 @@ export class Sandbox {
       abort: new AbortController(),
     };
     this.#binding = binding;
+    const resumed = this.#used;
     this.#used = true;
     let stopped: 'timed_out' | 'cancelled' | undefined;
     const stop = (why: 'timed_out' | 'cancelled') => {
@@ -238,6 +260,8 @@ export class Sandbox {
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
     try {
+      // A session's next cell: the previous cell's output budget and uncaught error are not its own.
+      if (resumed) await this.#beginCell.apply(undefined, []);
       const script = await this.#isolate.compileScript(opts.code, { filename: opts.filename });
       const settled = (await script.run(this.#context, { promise: true, copy: true })) as string;
       script.release();
@@ -258,7 +282,7 @@ export class Sandbox {
     } finally {
       clearTimeout(deadlineTimer);
       opts.signal.removeEventListener('abort', onAbort);
-      for (const t of binding.timers.values()) clearTimeout(t);
+      for (const cancel of binding.timers.values()) cancel();
       this.#binding = undefined;
     }
   }
@@ -271,13 +295,12 @@ export class Sandbox {
   #timer(op: unknown, id: unknown, delay: unknown): void {
     const b = this.#binding;
     if (!b || typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return;
-    const existing = b.timers.get(id);
-    if (existing) clearTimeout(existing);
+    b.timers.get(id)?.();
     b.timers.delete(id);
     if (op === 'set' && typeof delay === 'number' && delay >= 0 && delay <= MAX_TIMER_DELAY_MS) {
       b.timers.set(
         id,
-        setTimeout(() => void this.#fireTimer(b, id), delay),
+        b.run.recorder.schedule(id, delay, () => void this.#fireTimer(b, id)),
       );
     }
     this.#checkIdle(b);
@@ -288,7 +311,6 @@ export class Sandbox {
     b.inflight++;
     b.timersFired = true;
     try {
-      b.run.recorder.timerFired(id);
       const error = await this.#fire.apply(undefined, [id], {
         result: { copy: true },
         timeout: Math.max(1, b.run.deadline - Date.now()),

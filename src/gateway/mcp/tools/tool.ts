@@ -2,10 +2,14 @@
 import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
+import { Mcpv8Error } from '../../../core/index.ts';
 import type { ExecutionService } from '../../execution-service.ts';
+import type { SessionService } from '../../session-service.ts';
 
 export interface ToolContext {
   service: ExecutionService;
+  /** Sessions and heap tags; present only in stateful mode (the tools using it are listed only then). */
+  sessions?: SessionService;
   /** Tenant of the caller. */
   namespace: string;
   /** Streams an execution's console lines to this MCP session (as logging notifications, if asked for). */
@@ -35,4 +39,10 @@ export interface AnyTool {
   taskSupport?: 'optional';
   // Method syntax: parameters compare bivariantly, so every ToolDefinition fits.
   handler(args: never, ctx: ToolContext): Promise<CallToolResult>;
+}
+
+/** The context's SessionService. @throws MCPV8_ERR_SESSION_STATELESS when the server keeps no sessions */
+export function sessionsOf(ctx: ToolContext, tool: string): SessionService {
+  if (!ctx.sessions) throw new Mcpv8Error('MCPV8_ERR_SESSION_STATELESS', [tool]);
+  return ctx.sessions;
 }

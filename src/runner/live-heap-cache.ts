@@ -1,0 +1,81 @@
+/**
+ * The runner's live heaps: after a stateful cell completes, its isolate is kept under the heap id
+ * it produced, so the session's next cell runs there with no replay. Bounded in count (least
+ * recently used goes first) and idle time; an entry is taken out while a cell runs in it and only
+ * a completed cell puts an isolate back (under its new heap), so a failed cell invalidates it.
+ */
+import type { HeapId } from '../core/index.ts';
+import type { Sandbox } from './sandbox/sandbox.ts';
+
+export interface LiveHeapCacheOptions {
+  /** Isolates kept at most (0 disables the cache). */
+  maxEntries: number;
+  /** An isolate unused this long is disposed. */
+  idleMs: number;
+}
+
+interface Entry {
+  sandbox: Sandbox;
+  idle: NodeJS.Timeout;
+}
+
+export class LiveHeapCache {
+  readonly #opts: LiveHeapCacheOptions;
+  /** Insertion order is recency order: a Map iterates oldest first. */
+  readonly #entries = new Map<HeapId, Entry>();
+
+  constructor(opts: LiveHeapCacheOptions) {
+    this.#opts = opts;
+  }
+
+  /** Takes the isolate holding `heap` if it runs with `heapMb`; the caller now owns it. */
+  take(heap: HeapId, effectiveHeapMb: number): Sandbox | undefined {
+    const e = this.#entries.get(heap);
+    if (!e || e.sandbox.effectiveHeapMb !== effectiveHeapMb) return undefined;
+    this.#entries.delete(heap);
+    clearTimeout(e.idle);
+    if (e.sandbox.disposed) return undefined;
+    return e.sandbox;
+  }
+
+  /** Keeps `sandbox` as the live state of `heap`, evicting the least recently used beyond the bound. */
+  put(heap: HeapId, sandbox: Sandbox): void {
+    if (this.#opts.maxEntries <= 0) return sandbox.dispose();
+    this.#drop(heap);
+    const idle = setTimeout(() => this.#drop(heap), this.#opts.idleMs);
+    idle.unref();
+    this.#entries.set(heap, { sandbox, idle });
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.#opts.maxEntries) break;
+      this.#drop(oldest);
+    }
+  }
+
+  has(heap: HeapId): boolean {
+    return this.#entries.has(heap);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Bytes of V8 heap the live isolates use. */
+  heapUsedBytes(): number {
+    let total = 0;
+    for (const e of this.#entries.values()) total += e.sandbox.heapUsedBytes();
+    return total;
+  }
+
+  close(): void {
+    for (const heap of [...this.#entries.keys()]) this.#drop(heap);
+  }
+
+  #drop(heap: HeapId): void {
+    const e = this.#entries.get(heap);
+    if (!e) return;
+    this.#entries.delete(heap);
+    clearTimeout(e.idle);
+    // Disposing takes milliseconds: not on the path of the execution that caused the eviction.
+    setImmediate(() => e.sandbox.dispose());
+  }
+}
