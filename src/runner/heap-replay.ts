@@ -56,7 +56,12 @@ export async function replayChain(
     );
     sandbox.expectModules(undefined);
     const where = `cell ${i + 1} of ${chain.length} (heap ${id})`;
-    if (outcome.status === 'timed_out' || outcome.status === 'cancelled') return { kind: outcome.status };
+    if (outcome.status === 'cancelled') return { kind: 'cancelled' };
+    if (outcome.status === 'timed_out') {
+      // Waiting on a delivery the journal holds back means the cell no longer does what it did.
+      const stalled = recorder.stalledAt;
+      return stalled ? fail(`${where} stopped following its journal at ${stalled}`) : { kind: 'timed_out' };
+    }
     if (recorder.diverged) return fail(`${where} diverged from its journal: ${recorder.diverged.message}`);
     if (outcome.status !== 'completed') {
       return fail(`${where} failed on replay: ${outcome.error?.name}: ${outcome.error?.message}`);

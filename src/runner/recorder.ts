@@ -163,6 +163,15 @@ export class ReplayRecorder implements Recorder {
     return this.#next === this.#entries.length;
   }
 
+  /**
+   * Where the replay waits when it cannot go on (entry index and kind): a delivery whose call or
+   * timer never came, or an entry the cell never asked for. Undefined when complete.
+   */
+  get stalledAt(): string | undefined {
+    const e = this.#entries[this.#next];
+    return e ? `journal entry ${this.#next} (${e.kind})` : undefined;
+  }
+
   /** The first divergence seen, if any (also thrown into the cell where it happened). */
   get diverged(): ReplayDivergedError | undefined {
     return this.#diverged;

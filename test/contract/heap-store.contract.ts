@@ -72,17 +72,7 @@ export function heapStoreContract(
     it.runIf(opts.makeUnavailableStore)(
       'reports a failing backing storage as HEAP_STORE_UNAVAILABLE (retryable), never as not found',
       async () => {
-        const store = await opts.makeUnavailableStore!();
-        const ops = [
-          () => store.put(sampleNode()),
-          () => store.get('1'.repeat(64)),
-          () => store.has('1'.repeat(64)),
-        ];
-        for (const op of ops) {
-          const err = await op().then(
-            () => undefined,
-            (e: unknown) => e,
-          );
+        for (const err of await errorsOfEveryOperation(await opts.makeUnavailableStore!())) {
           expect(isMcpv8Error(err, 'MCPV8_ERR_HEAP_STORE_UNAVAILABLE')).toBe(true);
           expect(err).toMatchObject({ statusCode: 503, retryable: true });
           expect((err as Error).cause).toBeDefined();
@@ -96,4 +86,21 @@ export function heapStoreContract(
       expect(await codeOf(store.has('0'.repeat(63)))).toBe('MCPV8_ERR_HEAP_ID_INVALID');
     });
   });
+}
+
+/** What put, get and has of `store` each throw (undefined for one that succeeds). */
+export async function errorsOfEveryOperation(store: HeapStore): Promise<unknown[]> {
+  const ops = [
+    () => store.put(sampleNode()),
+    () => store.get('1'.repeat(64)),
+    () => store.has('1'.repeat(64)),
+  ];
+  return Promise.all(
+    ops.map((op) =>
+      op().then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    ),
+  );
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { canonicalJson, isMcpv8Error } from '../../src/core/index.ts';
 import { S3HeapStore } from '../../src/cluster/heap-store.ts';
-import { heapStoreContract, sampleNode } from '../contract/heap-store.contract.ts';
+import { errorsOfEveryOperation, heapStoreContract, sampleNode } from '../contract/heap-store.contract.ts';
 import { s3TestClient, unreachableS3Client } from '../harness/s3-client.ts';
 
 const s3 = inject('services').s3!;
@@ -52,16 +52,7 @@ describe('S3HeapStore', () => {
       client: s3TestClient(s3, { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey } }),
       bucket,
     });
-    const ops = [
-      () => store.put(sampleNode()),
-      () => store.get('1'.repeat(64)),
-      () => store.has('1'.repeat(64)),
-    ];
-    for (const op of ops) {
-      const err = await op().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    for (const err of await errorsOfEveryOperation(store)) {
       expect(isMcpv8Error(err, 'MCPV8_ERR_HEAP_STORE_UNAVAILABLE')).toBe(true);
       expect((err as Error).message).toMatch(
         /^the heap store is unavailable: S3 (PUT|GET|HEAD) answered 403 /,

@@ -115,4 +115,20 @@ describe('replaying a heap chain', () => {
     });
     expect(failure).toMatchObject({ kind: 'failed', error: { code: 'MCPV8_ERR_HEAP_REPLAY_FAILED' } });
   });
+
+  it('reports a replay that waits on its journal forever as stalled, at the deadline', async () => {
+    const { chain } = await liveSession(['await new Promise((r) => setTimeout(r, 5)); var done = true;']);
+    const node = chain[0]!.node;
+    const stuck = [
+      { ...chain[0]!, node: { ...node, journal: [{ kind: 'now' as const, value: 1 }, ...node.journal] } },
+    ];
+    const failure = await replayChain(await sandbox(), stuck, {
+      signal: new AbortController().signal,
+      deadline: Date.now() + 300,
+    });
+    expect(failure).toMatchObject({ kind: 'failed', error: { code: 'MCPV8_ERR_HEAP_REPLAY_FAILED' } });
+    expect((failure as { error: Error }).error.message).toMatch(
+      /stopped following its journal at journal entry 0 \(now\)/,
+    );
+  });
 });

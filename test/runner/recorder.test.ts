@@ -76,3 +76,44 @@ describe('journal hooks', () => {
     expect(outcome.status).toBe('failed');
   });
 });
+
+describe('replay delivery order', () => {
+  it('holds a host result back until the timer that fired first in the live run has fired', async () => {
+    const live = new LiveRecorder();
+    const liveOrder: string[] = [];
+    await new Promise<void>((done) => {
+      let left = 2;
+      const finish = () => --left === 0 && done();
+      void live
+        .hostCall(
+          'fetch',
+          '{"url":"https://example.test/"}',
+          () => new Promise((r) => setTimeout(() => r('{"value":1}'), 30)),
+        )
+        .then(() => (liveOrder.push('fetch'), finish()));
+      live.schedule(1, 5, () => (liveOrder.push('timer'), finish()));
+    });
+    expect(liveOrder).toEqual(['timer', 'fetch']);
+    expect(live.entries.map((e) => e.kind)).toEqual(['call', 'timer', 'return']);
+
+    const replay = new ReplayRecorder(live.entries);
+    const order: string[] = [];
+    const result = replay.hostCall('fetch', '{"url":"https://example.test/"}', () => {
+      throw new Error('a replay must not fetch');
+    });
+    void result.then((r) => order.push(`fetch ${r}`));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual([]); // the timer has not been set yet, so the result must wait
+    replay.schedule(1, 60_000, () => order.push('timer'));
+    await result;
+    expect(order).toEqual(['timer', 'fetch {"value":1}']);
+    expect(replay.complete).toBe(true);
+  });
+
+  it('stops recording a journal that outgrows its bound instead of growing without end', async () => {
+    const live = new LiveRecorder(Date.now, () => 1, { maxEntries: 10, maxChars: 1000 });
+    for (let i = 0; i < 100; i++) live.now();
+    expect(live.overflowed).toBe(true);
+    expect(live.entries).toHaveLength(0);
+  });
+});

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { HEAP_MB_MIN, TIMEOUT_SECONDS_MIN } from '../../../core/index.ts';
 import { ExecutionViewSchema, toExecutionView } from '../../execution-view.ts';
 import { asTool } from '../tool-result.ts';
-import type { ToolDefinition } from './tool.ts';
+import type { ToolContext, ToolDefinition } from './tool.ts';
 
 const input = {
   code: z
@@ -74,22 +74,32 @@ const shared = {
   taskSupport: 'optional',
 } as const;
 
+/** Submits a run_js call; a stateless server's arguments simply have no heap, session or tags. */
+function submit(
+  args: z.infer<z.ZodObject<typeof input>> & Partial<z.infer<z.ZodObject<typeof statefulInput>>>,
+  { service, namespace, follow }: ToolContext,
+) {
+  return asTool(async () => {
+    const record = await service.submit(namespace, {
+      code: args.code,
+      language: args.language,
+      heapMemoryMaxMb: args.heap_memory_max_mb,
+      executionTimeoutSecs: args.execution_timeout_secs,
+      heap: args.heap,
+      session: args.session,
+      tags: args.tags,
+    });
+    follow?.(record.id);
+    return toExecutionView(record);
+  });
+}
+
 /** run_js of a stateless server: every cell starts in a fresh isolate. */
 export const runJs: ToolDefinition<typeof input, typeof ExecutionViewSchema.shape> = {
   ...shared,
   description: DESCRIPTION,
   inputSchema: input,
-  handler: (args, { service, namespace, follow }) =>
-    asTool(async () => {
-      const record = await service.submit(namespace, {
-        code: args.code,
-        language: args.language,
-        heapMemoryMaxMb: args.heap_memory_max_mb,
-        executionTimeoutSecs: args.execution_timeout_secs,
-      });
-      follow?.(record.id);
-      return toExecutionView(record);
-    }),
+  handler: submit,
 };
 
 /** run_js of a stateful server: also heap (resume), session and tags. */
@@ -97,18 +107,5 @@ export const runJsStateful: ToolDefinition<typeof statefulInput, typeof Executio
   ...shared,
   description: STATEFUL_DESCRIPTION,
   inputSchema: statefulInput,
-  handler: (args, { service, namespace, follow }) =>
-    asTool(async () => {
-      const record = await service.submit(namespace, {
-        code: args.code,
-        language: args.language,
-        heapMemoryMaxMb: args.heap_memory_max_mb,
-        executionTimeoutSecs: args.execution_timeout_secs,
-        heap: args.heap,
-        session: args.session,
-        tags: args.tags,
-      });
-      follow?.(record.id);
-      return toExecutionView(record);
-    }),
+  handler: submit,
 };
