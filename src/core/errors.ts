@@ -30,6 +30,12 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_MODULE_REDIRECT_LIMIT: define(508, 'cannot import %s: more than %d redirects'),
   MCPV8_ERR_MODULE_INVALID: define(422, 'cannot import %s: %s'),
   MCPV8_ERR_POLICY_DENIED: define(403, '%s denied by policy: %s'),
+  MCPV8_ERR_POLICY_UNAVAILABLE: define(503, '%s refused: the policy could not be evaluated (%s)', {
+    retryable: true,
+  }),
+  MCPV8_ERR_POLICY_UNCONFIGURED: define(403, '%s is not available: no %s policy is configured'),
+  MCPV8_ERR_FETCH_LIMIT: define(429, 'fetch refused: %s'),
+  MCPV8_ERR_FETCH_FAILED: define(502, 'fetch %s failed: %s', { retryable: true }),
   MCPV8_ERR_INPUT_INVALID: define(400, 'invalid input: %s'),
   MCPV8_ERR_LIMIT_HEAP_RANGE: define(400, 'heap_memory_max_mb must be an integer from %d to %d, got %s'),
   MCPV8_ERR_LIMIT_TIMEOUT_RANGE: define(

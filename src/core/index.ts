@@ -11,3 +11,4 @@ export * from './execution-store.ts';
 export * from './heap.ts';
 export * from './session-log.ts';
 export * from './heap-chain.ts';
+export * from './policy.ts';

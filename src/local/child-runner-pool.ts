@@ -207,7 +207,7 @@ export class ChildRunnerPool implements RunnerPool {
   #spawn(): void {
     const runnerOpts = this.#opts.runner;
     const pages = runnerOpts.maxWasmPages ?? 4096;
-    const child = fork(ENTRY, ['--options', JSON.stringify(runnerOpts)], {
+    const child = fork(ENTRY, [], {
       execArgv: ['--no-node-snapshot', `--wasm-max-mem-pages=${pages}`],
       env: this.#opts.env,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -227,6 +227,8 @@ export class ChildRunnerPool implements RunnerPool {
       runner.stderrTail = (runner.stderrTail + chunk).slice(-4096);
     });
     child.on('message', (raw) => this.#onMessage(runner, raw));
+    // Options travel over IPC: they may hold secrets, and a command line is readable by anyone.
+    child.send({ type: 'configure', options: runnerOpts });
     child.on('error', () => {
       // 'exit' follows and handles the runner's executions.
     });

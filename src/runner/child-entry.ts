@@ -1,16 +1,11 @@
 /**
  * Entry point of a local runner child process (forked by ChildRunnerPool with an IPC channel).
- * Must be started with `--no-node-snapshot` (isolated-vm needs it).
+ * Must be started with `--no-node-snapshot` (isolated-vm needs it). Its options (which may hold
+ * secrets such as injected fetch headers) arrive as the first IPC message, never on the command
+ * line or in the environment, where other processes could read them.
  */
-import { parseArgs } from 'node:util';
 import { DEFAULT_RUNNER_OPTIONS, RunnerProcess, type RunnerOptions } from './runner-process.ts';
-import type { RunnerMessage } from './protocol.ts';
-
-const { values } = parseArgs({ options: { options: { type: 'string' } } });
-const options: RunnerOptions = {
-  ...DEFAULT_RUNNER_OPTIONS,
-  ...(JSON.parse(values.options ?? '{}') as Partial<RunnerOptions>),
-};
+import { ConfigureMessageSchema, type RunnerMessage } from './protocol.ts';
 
 if (!process.send) {
   process.stderr.write('runner: must be started with an IPC channel\n');
@@ -19,15 +14,32 @@ if (!process.send) {
 const send = (msg: RunnerMessage) => {
   if (process.connected) process.send!(msg);
 };
-const runner = new RunnerProcess(options, send, (message) => {
-  // V8 lost control of an isolate: nothing in this process can be trusted any more.
-  process.stderr.write(`runner: catastrophic isolate error: ${message}\n`);
-  process.exit(70);
-});
-process.on('message', (msg) => runner.handle(msg));
 // The parent is gone: nobody will read our results.
 process.on('disconnect', () => {
-  runner.stop();
+  runner?.stop();
   process.exit(0);
 });
-await runner.start();
+
+let runner: RunnerProcess | undefined;
+process.once('message', (raw) => {
+  const parsed = ConfigureMessageSchema.safeParse(raw);
+  if (!parsed.success) {
+    process.stderr.write(`runner: the first message must configure the runner: ${parsed.error.message}\n`);
+    process.exit(2);
+  }
+  const options: RunnerOptions = {
+    ...DEFAULT_RUNNER_OPTIONS,
+    ...(parsed.data.options as Partial<RunnerOptions>),
+  };
+  runner = new RunnerProcess(options, send, (message) => {
+    // V8 lost control of an isolate: nothing in this process can be trusted any more.
+    process.stderr.write(`runner: catastrophic isolate error: ${message}\n`);
+    process.exit(70);
+  });
+  const started = runner;
+  process.on('message', (msg) => started.handle(msg));
+  started.start().catch((err: unknown) => {
+    process.stderr.write(`runner: could not start: ${String(err)}\n`);
+    process.exit(1);
+  });
+});

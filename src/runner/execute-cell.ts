@@ -82,7 +82,7 @@ async function hostCall(
   op: string,
   payload: string,
   signal: AbortSignal,
-): Promise<string> {
+): Promise<unknown> {
   if (op === 'import') {
     if (!opts.modules) throw new Error('import is not available in this sandbox');
     const { specifier } = JSON.parse(payload) as { specifier: unknown };

@@ -40,6 +40,12 @@ export const RunMessageSchema = z.object({
 });
 export type RunMessage = z.infer<typeof RunMessageSchema>;
 
+/** The first message to a runner process: its options (validated again by the runner itself). */
+export const ConfigureMessageSchema = z.object({
+  type: z.literal('configure'),
+  options: z.record(z.string(), z.unknown()),
+});
+
 export const ParentMessageSchema = z.discriminatedUnion('type', [
   RunMessageSchema,
   z.object({ type: z.literal('cancel'), executionId: ExecutionIdSchema }),

@@ -15,7 +15,11 @@ import {
   type ExecutionOutcome,
   type HeapId,
   type HeapNode,
+  type ResolvedPolicies,
 } from '../core/index.ts';
+import { buildCapabilities, executionHostCalls } from './host/capabilities.ts';
+import type { HostCapability } from './host/host-capability.ts';
+import { createPolicyEngine } from './policy/policy-engine.ts';
 import { executeCell } from './execute-cell.ts';
 import { replayChain, sortModules } from './heap-replay.ts';
 import { LiveHeapCache } from './live-heap-cache.ts';
@@ -47,6 +51,8 @@ export interface RunnerOptions {
   liveHeapIdleMs: number;
   /** Bounds on what one stateful cell may record. */
   journal: JournalLimits;
+  /** Policy sources per category (fetch, filesystem, modules); a category absent is not offered. */
+  policies: ResolvedPolicies;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -62,6 +68,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   liveHeaps: 8,
   liveHeapIdleMs: 15 * 60_000,
   journal: DEFAULT_JOURNAL_LIMITS,
+  policies: {},
 };
 
 type ChainAnswer = Extract<ParentMessage, { type: 'chain' }>;
@@ -73,6 +80,7 @@ export class RunnerProcess {
   readonly #running = new Map<string, AbortController>();
   readonly #modules: { loader: ModuleSourceLoader; cdnBase: string };
   readonly #live: LiveHeapCache;
+  readonly #capabilities: readonly HostCapability[];
   readonly #chainRequests = new Map<string, (answer: ChainAnswer) => void>();
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -83,6 +91,8 @@ export class RunnerProcess {
   ) {
     this.#opts = opts;
     this.#send = send;
+    const policy = createPolicyEngine(opts.policies);
+    this.#capabilities = buildCapabilities(opts, policy);
     this.#pool = new SandboxPool({
       defaultHeapMb: opts.defaultHeapMb,
       size: opts.warmSandboxes,
@@ -90,12 +100,20 @@ export class RunnerProcess {
       maxResultBytes: opts.maxResultBytes,
       maxTimers: opts.maxTimers,
       maxWasmPages: opts.maxWasmPages,
+      capabilities: this.#capabilities.map((c) => c.name),
       wasmModules: loadWasmModules(Object.entries(opts.wasmModules).map(([name, path]) => ({ name, path }))),
       onCatastrophicError,
     });
     const cdnBase = normalizeCdnBase(opts.cdnBase);
     // One cache per runner process: a module downloaded once serves every later execution.
-    this.#modules = { cdnBase, loader: new ModuleSourceLoader({ cdnBase, cache: new ModuleCache() }) };
+    // With a modules policy, every download (and every redirect hop) is authorized first.
+    const authorize = policy?.has('modules')
+      ? (url: URL, signal: AbortSignal) => policy.authorize('modules', moduleInput(url), signal)
+      : undefined;
+    this.#modules = {
+      cdnBase,
+      loader: new ModuleSourceLoader({ cdnBase, cache: new ModuleCache(), ...(authorize && { authorize }) }),
+    };
     this.#live = new LiveHeapCache({ maxEntries: opts.liveHeaps, idleMs: opts.liveHeapIdleMs });
   }
 
@@ -160,6 +178,10 @@ export class RunnerProcess {
             startedAt,
             maxOutputBytes: this.#opts.maxOutputBytes,
             modules: this.#modules,
+            hostCall: executionHostCalls(this.#capabilities, {
+              executionId: msg.executionId,
+              deadline: startedAt + msg.timeoutMs,
+            }),
             onOutput: (level, text) =>
               this.#send({ type: 'output', executionId: msg.executionId, level, text }),
           },
@@ -283,4 +305,21 @@ export class RunnerProcess {
   #beat(): void {
     this.#send({ type: 'heartbeat', rssBytes: process.memoryUsage.rss(), running: this.#running.size });
   }
+}
+
+/** The policy input of a module download: the fetch input shape, operation `import`. */
+function moduleInput(url: URL): Record<string, unknown> {
+  return {
+    operation: 'import',
+    url: url.href,
+    method: 'GET',
+    headers: {},
+    url_parsed: {
+      scheme: url.protocol.replace(/:$/, ''),
+      host: url.hostname,
+      port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+    },
+  };
 }

@@ -39,6 +39,8 @@ export interface PreludeOptions {
   maxTimers: number;
   /** Largest WebAssembly memory, in 64 KiB pages. */
   maxWasmPages: number;
+  /** Host capabilities offered to user code, e.g. `fetch`, `fs` (each needs its policy). */
+  capabilities?: readonly string[];
   inspector: InspectorOptions;
 }
 
@@ -54,10 +56,25 @@ export interface PreludeApi {
   beginCell(): void;
 }
 
+/**
+ * What a prelude extension (fetch, fs: see prelude-extensions.ts) gets: the global object, the
+ * host call (rejects with an Error carrying the host's name, message and Node-style `code`), a
+ * way to define a non-enumerable global, and the prelude options. Like the prelude, an extension
+ * is serialised with toString: self-contained, no imports.
+ */
+export interface PreludeExtensionContext {
+  global: Record<string, unknown>;
+  callHost: (op: string, args: unknown) => Promise<unknown>;
+  hide: (name: string, value: unknown) => void;
+  options: PreludeOptions;
+}
+export type PreludeExtension = (ctx: PreludeExtensionContext) => void;
+
 export function installPrelude(
   createInspector: (options?: InspectorOptions) => Inspector,
   bridge: PreludeBridge,
   optionsJson: string,
+  extensions: readonly PreludeExtension[] = [],
 ): PreludeApi {
   const options = JSON.parse(optionsJson) as PreludeOptions;
   const g = globalThis as Record<string, unknown>;
@@ -297,15 +314,17 @@ export function installPrelude(
   const callHost = async (op: string, args: unknown): Promise<unknown> => {
     const envelope = parse(await hostCall.apply(undefined, [op, stringify(args)], hostOptions)) as {
       value?: unknown;
-      error?: { name: string; message: string };
+      error?: { name: string; message: string; code?: string };
     };
     if (envelope.error) {
-      const e = new Error(envelope.error.message);
+      const e = new Error(envelope.error.message) as Error & { code?: string };
       e.name = envelope.error.name;
+      if (envelope.error.code !== undefined) e.code = envelope.error.code;
       throw e;
     }
     return envelope.value;
   };
+  for (const extend of extensions) extend({ global: g, callHost, hide, options });
   const settle = (p: unknown): Promise<string> =>
     PromiseResolve(p).then(
       (value) => {

@@ -5,11 +5,13 @@
  */
 import { createInspector } from './inspector.ts';
 import { installPrelude } from './prelude.ts';
+import { PRELUDE_EXTENSIONS } from './prelude-extensions.ts';
 
 /** Evaluates to `(emit, now, seed, timer, hostCall, optionsJson) => PreludeApi`. */
 export const PRELUDE_SCRIPT = `(function (emit, now, seed, timer, hostCall, optionsJson) {
 const createInspector = ${createInspector.toString()};
-return (${installPrelude.toString()})(createInspector, { emit, now, seed, timer, hostCall }, optionsJson);
+const extensions = [${PRELUDE_EXTENSIONS.map((f) => f.toString()).join(',\n')}];
+return (${installPrelude.toString()})(createInspector, { emit, now, seed, timer, hostCall }, optionsJson, extensions);
 })`;
 
 /** Filename the prelude's frames carry in stack traces (and are filtered by). */

@@ -16,6 +16,7 @@ import type { Recorder } from '../recorder.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
 import { wasmInstallSource } from '../wasm-modules.ts';
+import { SandboxFacingError } from '../host/host-capability.ts';
 
 const LEVELS: ReadonlySet<string> = new Set(['log', 'info', 'warn', 'error', 'debug']);
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
@@ -29,6 +30,8 @@ export interface SandboxOptions {
   maxTimers: number;
   maxWasmPages: number;
   inspector?: InspectorOptions;
+  /** Host capabilities whose globals the prelude installs (`fetch`, `fs`). */
+  capabilities?: readonly string[];
   /** Pre-loaded WebAssembly modules (name → bytes), compiled into every sandbox. */
   wasmModules?: ReadonlyMap<string, Uint8Array>;
   /** Called when V8 loses control of the isolate; the process must not go on serving. */
@@ -36,7 +39,8 @@ export interface SandboxOptions {
 }
 
 /** Performs a host call requested by the cell (module import, later fetch and fs). */
-export type HostCallHandler = (op: string, payload: string, signal: AbortSignal) => Promise<string>;
+/** Resolves with a JSON-serialisable value the cell receives. */
+export type HostCallHandler = (op: string, payload: string, signal: AbortSignal) => Promise<unknown>;
 
 /** Everything one cell run needs from its caller. */
 export interface CellRunOptions {
@@ -143,6 +147,7 @@ export class Sandbox {
         maxTimers: opts.maxTimers,
         maxWasmPages: opts.maxWasmPages,
         inspector: opts.inspector ?? {},
+        capabilities: opts.capabilities ?? [],
       };
       const install = await compilePrelude(isolate);
       const installer = (await install.run(context, { reference: true })) as ivm.Reference<
@@ -364,14 +369,19 @@ export class Sandbox {
  * nothing else (host stacks, file paths and internals must not reach user code). The prelude
  * throws it as an error created inside the isolate, so its stack points into the cell.
  */
-function toSandboxError(op: string, err: unknown): { name: string; message: string } {
+function toSandboxError(op: string, err: unknown): { name: string; message: string; code?: string } {
+  if (err instanceof SandboxFacingError) {
+    return { name: err.name, message: err.message, ...(err.code !== undefined && { code: err.code }) };
+  }
   if (isMcpv8Error(err)) {
     const name = err.code.startsWith('MCPV8_ERR_MODULE_')
       ? 'ModuleError'
-      : err.code === 'MCPV8_ERR_POLICY_DENIED'
+      : err.code.startsWith('MCPV8_ERR_POLICY_')
         ? 'PolicyError'
-        : 'Error';
-    return { name, message: err.message };
+        : err.code.startsWith('MCPV8_ERR_FETCH_')
+          ? 'TypeError'
+          : 'Error';
+    return { name, message: err.message, code: err.code };
   }
   if (err instanceof Error && err.name === 'AbortError')
     return { name: 'AbortError', message: `${op} was aborted` };
