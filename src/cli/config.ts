@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Mcpv8Error } from '../core/index.ts';
 import { readStorage, STORAGE_FLAGS, type StorageConfig } from './storage-config.ts';
+import { POLICY_FLAGS, readPolicies, type PolicyConfig } from './policy-config.ts';
+import { FETCH_FLAGS, readFetchConfig, type FetchConfig } from './fetch-config.ts';
 
 export interface Config {
   transport: 'stdio' | 'http' | 'sse';
@@ -25,6 +27,9 @@ export interface Config {
   cdnBase: string;
   wasmModules: readonly string[];
   wasmConfig?: string;
+  policies: PolicyConfig;
+  /** Header injection rules of fetch() (secrets: never logged, sent to runners over IPC). */
+  fetch: FetchConfig;
   logLevel: string;
 }
 
@@ -60,12 +65,14 @@ export const FLAGS = {
   'cdn-base': ['string', 'Base URL for npm: and jsr: imports (default https://esm.sh)'],
   'wasm-module': ['string', 'Pre-load a WebAssembly module as a global: name=path (repeatable)'],
   'wasm-config': ['string', 'JSON file {"name": "path.wasm", …} of modules to pre-load'],
+  ...POLICY_FLAGS,
+  ...FETCH_FLAGS,
   'log-level': ['string', 'fatal, error, warn, info, debug or trace (default info)'],
   help: ['boolean', 'Show this help'],
 } as const;
 
 type FlagName = keyof typeof FLAGS;
-const MULTI: ReadonlySet<FlagName> = new Set(['auth-token', 'wasm-module']);
+const MULTI: ReadonlySet<FlagName> = new Set(['auth-token', 'wasm-module', 'fetch-header']);
 
 export function helpText(): string {
   const rows = Object.entries(FLAGS).map(([name, [type, help]]) => {
@@ -147,6 +154,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`--log-level must be one of fatal, error, warn, info, debug, trace, got "${logLevel}"`);
   }
+  const policies = readPolicies({ str }, problems);
+  // Its environment form is read there: one rule per line, since rules contain commas.
+  const fetch = readFetchConfig(
+    { str, argv: (flag) => values[flag] as string[] | undefined },
+    env,
+    policies.categories.fetch !== undefined,
+    problems,
+  );
   const authTokens = (get('auth-token') as string[] | undefined) ?? [];
   if (authTokens.some((t) => t.length < 16))
     problems.push('--auth-token values must be at least 16 characters');
@@ -167,6 +182,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     cdnBase,
     wasmModules: (get('wasm-module') as string[] | undefined) ?? [],
     ...(str('wasm-config') && { wasmConfig: str('wasm-config') }),
+    policies,
+    fetch,
     logLevel,
   };
   if (problems.length > 0) throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [problems.join('; ')]);

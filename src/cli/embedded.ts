@@ -26,6 +26,8 @@ import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import { loadWasmModules, parseWasmModuleSpecs } from '../runner/wasm-modules.ts';
 import type { Config } from './config.ts';
 import { openHeapStore } from './heap-storage.ts';
+import { DEFAULT_FILESYSTEM_OPTIONS } from '../runner/host/fs-capability.ts';
+import { startPolicies } from './policy-runtime.ts';
 
 const RETENTION_SWEEP_MS = 10 * 60_000;
 
@@ -41,6 +43,8 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   // Checked here so a bad module is a start-up error, not a crash loop of runners.
   const wasmSpecs = parseWasmModuleSpecs(config.wasmModules, config.wasmConfig);
   loadWasmModules(wasmSpecs);
+  // Before any runner: a local policy OPA refuses is a start-up error, and runners need its URL.
+  const policies = await startPolicies(config.policies, log);
 
   const heaps = openHeapStore(config.storage);
   // Up to 16 processes; beyond that, each runner takes several executions at once.
@@ -52,6 +56,12 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
       defaultHeapMb: effectiveHeapMb(config.heapMemoryMaxMb),
       cdnBase: config.cdnBase,
       wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
+      policies: policies.resolved,
+      // Secrets: options reach runners over IPC, never argv.
+      fetch: { headerRules: [...config.fetch.headerRules] },
+      ...(config.policies.filesystemRoots && {
+        filesystem: { ...DEFAULT_FILESYSTEM_OPTIONS, roots: [...config.policies.filesystemRoots] },
+      }),
     },
     heaps,
   });
@@ -117,6 +127,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     await closeFront();
     await scheduler.stop();
     await runners.close();
+    await policies.close();
     db.close();
     sessionDb?.close();
     onStop();

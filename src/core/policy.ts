@@ -52,3 +52,28 @@ export interface PolicyEngine {
    */
   authorize(category: PolicyCategory, input: PolicyInput, signal?: AbortSignal): Promise<void>;
 }
+
+/**
+ * The policy input of a request to `url` — fetch (every hop) and module downloads share it:
+ * `{operation, url, method, headers, url_parsed: {scheme, host, port, path, query}}`.
+ */
+export function urlPolicyInput(
+  operation: string,
+  url: URL,
+  method: string,
+  headers: Readonly<Record<string, string>>,
+): PolicyInput {
+  return {
+    operation,
+    url: url.href,
+    method,
+    headers,
+    url_parsed: {
+      scheme: url.protocol.replace(/:$/, ''),
+      host: url.hostname,
+      port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+      path: url.pathname,
+      query: url.search.replace(/^\?/, ''),
+    },
+  };
+}

@@ -16,9 +16,12 @@ import {
   type HeapId,
   type HeapNode,
   type ResolvedPolicies,
+  urlPolicyInput,
 } from '../core/index.ts';
 import { buildCapabilities, executionHostCalls } from './host/capabilities.ts';
 import type { HostCapability } from './host/host-capability.ts';
+import { DEFAULT_FILESYSTEM_OPTIONS, type FilesystemOptions } from './host/fs-capability.ts';
+import type { FetchOptions } from './host/fetch-capability.ts';
 import { createPolicyEngine } from './policy/policy-engine.ts';
 import { executeCell } from './execute-cell.ts';
 import { replayChain, sortModules } from './heap-replay.ts';
@@ -53,6 +56,10 @@ export interface RunnerOptions {
   journal: JournalLimits;
   /** Policy sources per category (fetch, filesystem, modules); a category absent is not offered. */
   policies: ResolvedPolicies;
+  /** Bounds and root directories of the `fs` capability (offered with a filesystem policy). */
+  filesystem: FilesystemOptions;
+  /** Limits and header injection rules of `fetch` (offered with a fetch policy); rules are secrets. */
+  fetch: FetchOptions;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -69,6 +76,8 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   liveHeapIdleMs: 15 * 60_000,
   journal: DEFAULT_JOURNAL_LIMITS,
   policies: {},
+  filesystem: DEFAULT_FILESYSTEM_OPTIONS,
+  fetch: {},
 };
 
 type ChainAnswer = Extract<ParentMessage, { type: 'chain' }>;
@@ -108,7 +117,8 @@ export class RunnerProcess {
     // One cache per runner process: a module downloaded once serves every later execution.
     // With a modules policy, every download (and every redirect hop) is authorized first.
     const authorize = policy?.has('modules')
-      ? (url: URL, signal: AbortSignal) => policy.authorize('modules', moduleInput(url), signal)
+      ? (url: URL, signal: AbortSignal) =>
+          policy.authorize('modules', urlPolicyInput('import', url, 'GET', {}), signal)
       : undefined;
     this.#modules = {
       cdnBase,
@@ -305,21 +315,4 @@ export class RunnerProcess {
   #beat(): void {
     this.#send({ type: 'heartbeat', rssBytes: process.memoryUsage.rss(), running: this.#running.size });
   }
-}
-
-/** The policy input of a module download: the fetch input shape, operation `import`. */
-function moduleInput(url: URL): Record<string, unknown> {
-  return {
-    operation: 'import',
-    url: url.href,
-    method: 'GET',
-    headers: {},
-    url_parsed: {
-      scheme: url.protocol.replace(/:$/, ''),
-      host: url.hostname,
-      port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
-      path: url.pathname,
-      query: url.search.replace(/^\?/, ''),
-    },
-  };
 }

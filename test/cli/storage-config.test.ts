@@ -4,19 +4,11 @@ import { helpText, loadConfig, type Config } from '../../src/cli/config.ts';
 import { openHeapStore, s3Client } from '../../src/cli/heap-storage.ts';
 import { CachedHeapStore } from '../../src/cluster/cached-heap-store.ts';
 import { S3HeapStore } from '../../src/cluster/heap-store.ts';
-import { isMcpv8Error } from '../../src/core/index.ts';
 import { DirHeapStore } from '../../src/local/heap-store.ts';
+import { configProblem } from './config-problem.ts';
 
 const storage = (argv: string[], env: NodeJS.ProcessEnv = {}) => (loadConfig(argv, env) as Config).storage;
-const problem = (argv: string[], env: NodeJS.ProcessEnv = {}): string => {
-  try {
-    loadConfig(argv, env);
-  } catch (err) {
-    if (isMcpv8Error(err, 'MCPV8_ERR_CONFIG_INVALID')) return err.message;
-    throw err;
-  }
-  throw new Error(`accepted: ${argv.join(' ')}`);
-};
+const problem = configProblem;
 
 describe('storage flags', () => {
   it('defaults to the /tmp/mcp-v8-heaps directory', () => {

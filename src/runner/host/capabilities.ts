@@ -5,9 +5,14 @@
 import type { PolicyEngine } from '../../core/index.ts';
 import type { RunnerOptions } from '../runner-process.ts';
 import type { CapabilityHandler, HostCapability } from './host-capability.ts';
+import { createFsCapability } from './fs-capability.ts';
+import { createFetchCapability } from './fetch-capability.ts';
 
-export function buildCapabilities(_opts: RunnerOptions, _policy: PolicyEngine | undefined): HostCapability[] {
-  return [];
+export function buildCapabilities(opts: RunnerOptions, policy: PolicyEngine | undefined): HostCapability[] {
+  const capabilities: HostCapability[] = [];
+  if (policy?.has('filesystem')) capabilities.push(createFsCapability(opts.filesystem, policy));
+  if (policy?.has('fetch')) capabilities.push(createFetchCapability(opts.fetch, policy));
+  return capabilities;
 }
 
 /** One handler for an execution that routes each op to the capability answering it. */

@@ -1,22 +1,27 @@
 /**
  * The runner's PolicyEngine: asks OPA (over HTTP) about every operation of a configured category.
- * Placeholder until the OPA client lands: configured categories are refused as unavailable.
  */
 import {
   Mcpv8Error,
+  ResolvedPoliciesSchema,
   type PolicyCategory,
   type PolicyEngine,
   type ResolvedPolicies,
 } from '../../core/index.ts';
+import { OpaPolicyEngine } from './opa-policy-engine.ts';
 
-/** The engine for `policies`, or undefined when no category is configured. */
+/**
+ * The engine for `policies`, or undefined when no category is configured.
+ * @throws Mcpv8Error MCPV8_ERR_CONFIG_INVALID when `policies` is malformed (it crosses IPC unchecked).
+ */
 export function createPolicyEngine(policies: ResolvedPolicies): PolicyEngine | undefined {
-  const configured = (Object.keys(policies) as PolicyCategory[]).filter((c) => policies[c] !== undefined);
+  const parsed = ResolvedPoliciesSchema.safeParse(policies);
+  if (!parsed.success) {
+    throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [`runner policies: ${parsed.error.message}`]);
+  }
+  const configured = (Object.keys(parsed.data) as PolicyCategory[]).filter(
+    (c) => parsed.data[c] !== undefined,
+  );
   if (configured.length === 0) return undefined;
-  return {
-    has: (category) => policies[category] !== undefined,
-    authorize: async (category) => {
-      throw new Mcpv8Error('MCPV8_ERR_POLICY_UNAVAILABLE', [category, 'not implemented yet']);
-    },
-  };
+  return new OpaPolicyEngine(parsed.data);
 }
