@@ -22,6 +22,10 @@ export interface Config {
   maxQueuedExecutions: number;
   dataDir: string;
   retentionHours: number;
+  /** Stateful mode: isolates each runner process keeps live for the next cell of their session. */
+  liveHeaps: number;
+  /** Stateful mode: a live isolate unused this long is disposed (the session then replays). */
+  liveHeapIdleSecs: number;
   storage: StorageConfig;
   sessionDbPath: string;
   cdnBase: string;
@@ -53,6 +57,14 @@ export const FLAGS = {
     'Executions waiting at once before calls get 429 / a queue-full error (default 1000)',
   ],
   'data-dir': ['string', 'Where execution records and output are kept (default ~/.local/share/mcp-v8)'],
+  'live-heaps': [
+    'string',
+    'Stateful mode: isolates each runner keeps live for the next cell of a session, 0–256 (default 8)',
+  ],
+  'live-heap-idle-secs': [
+    'string',
+    'Stateful mode: seconds a live isolate may stay unused before it is disposed (default 900)',
+  ],
   'retention-hours': [
     'string',
     'Finished executions and their output are deleted after this many hours (default 24)',
@@ -177,6 +189,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxQueuedExecutions: int('max-queued-executions', 0, 1_000_000, 1000),
     dataDir: str('data-dir') ?? join(homedir(), '.local', 'share', 'mcp-v8'),
     retentionHours: int('retention-hours', 1, 24 * 365, 24),
+    liveHeaps: int('live-heaps', 0, 256, 8),
+    liveHeapIdleSecs: int('live-heap-idle-secs', 1, 7 * 24 * 3600, 900),
     storage,
     sessionDbPath: str('session-db-path') ?? '/tmp/mcp-v8-sessions',
     cdnBase,

@@ -57,6 +57,8 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
       cdnBase: config.cdnBase,
       wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
       policies: policies.resolved,
+      liveHeaps: config.liveHeaps,
+      liveHeapIdleMs: config.liveHeapIdleSecs * 1000,
       // Secrets: options reach runners over IPC, never argv.
       fetch: { headerRules: [...config.fetch.headerRules] },
       ...(config.policies.filesystemRoots && {
