@@ -12,3 +12,5 @@ export * from './heap.ts';
 export * from './session-log.ts';
 export * from './heap-chain.ts';
 export * from './policy.ts';
+export * from './output-page.ts';
+export * from './list-page.ts';

@@ -10,9 +10,9 @@ import type {
   ListExecutionsQuery,
 } from '../core/execution-store.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
+import { assertListLimit, decodeListCursor, encodeListCursor } from '../core/list-page.ts';
 
-/** Largest page {@link SqliteExecutionStore.list} serves. */
-export const LIST_LIMIT_MAX = 1000;
+export { LIST_LIMIT_MAX } from '../core/list-page.ts';
 
 const TERMINAL: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 
@@ -120,9 +120,7 @@ export class SqliteExecutionStore implements ExecutionStore {
   async list(query: ListExecutionsQuery, signal?: AbortSignal): Promise<ExecutionPage> {
     signal?.throwIfAborted();
     const { namespace, status, limit, cursor } = query;
-    if (!Number.isInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
-      throw new RangeError(`limit must be an integer in 1–${LIST_LIMIT_MAX}, got ${limit}`);
-    }
+    assertListLimit(limit);
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
     const q = EXECUTION_STORE_QUERIES;
     // One row more than asked tells whether another page exists without an extra query.
@@ -180,23 +178,9 @@ function toRecord(row: Row): ExecutionRecord {
 }
 
 function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+  return encodeListCursor([createdAt, id]);
 }
 
 function decodeCursor(cursor: string): [string, string] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    parsed = undefined;
-  }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== 2 ||
-    typeof parsed[0] !== 'string' ||
-    typeof parsed[1] !== 'string'
-  ) {
-    throw new RangeError('invalid list cursor');
-  }
-  return [parsed[0], parsed[1]];
+  return decodeListCursor(cursor, (v): v is string => typeof v === 'string');
 }

@@ -5,6 +5,15 @@
  */
 import type { OutputLevel } from '../core/api/execution.ts';
 import type { OutputLine, OutputLog, OutputPage, OutputRange } from '../core/execution-store.ts';
+import {
+  assertOutputRange,
+  bytePage,
+  emptyPage,
+  fetchEnd,
+  linePage,
+  type OutputTail,
+  type StoredLine,
+} from '../core/output-page.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
 
 /**
@@ -28,15 +37,7 @@ export const OUTPUT_LOG_QUERIES = Object.freeze({
 
 /** Executions whose tail is remembered; the rest are re-read from the DB (one indexed query). */
 const TAIL_CACHE_SIZE = 1024;
-/** Longest UTF-8 sequence: a byte page may be widened by this much to keep characters whole. */
-const MAX_CHAR_BYTES = 4;
-
-interface Tail {
-  /** Lines stored (= next line index). */
-  lines: number;
-  /** Bytes stored (= next line's byte_start). */
-  bytes: number;
-}
+type Tail = OutputTail;
 
 interface LineRow {
   line_index: number;
@@ -90,13 +91,8 @@ export class SqliteOutputLog implements OutputLog {
   /** @throws RangeError for a negative or non-integer offset, or a limit below 1. */
   async read(executionId: string, range: OutputRange, signal?: AbortSignal): Promise<OutputPage> {
     signal?.throwIfAborted();
+    assertOutputRange(range);
     const { offset, limit } = range;
-    if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
-    }
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new RangeError(`limit must be a positive integer, got ${limit}`);
-    }
     const tail = this.#tail(executionId);
     return range.mode === 'lines'
       ? this.#readLines(executionId, offset, limit, tail)
@@ -121,22 +117,8 @@ export class SqliteOutputLog implements OutputLog {
     const rows = this.#db
       .prepare(OUTPUT_LOG_QUERIES.linesByIndex)
       .all(executionId, offset, Math.min(offset + limit, tail.lines)) as unknown as LineRow[];
-    const first = rows[0];
-    const last = rows.at(-1);
     // Only a concurrent delete empties the range; answer as for an unknown execution.
-    if (first === undefined || last === undefined) return emptyPage(tail);
-    const nextByteOffset = last.byte_start + Buffer.byteLength(last.text) + 1;
-    return {
-      text: rows.map((r) => `${r.text}\n`).join(''),
-      lines: rows.map(toLine),
-      lineOffset: first.line_index,
-      nextLineOffset: last.line_index + 1,
-      byteOffset: first.byte_start,
-      nextByteOffset,
-      totalLines: tail.lines,
-      totalBytes: tail.bytes,
-      hasMore: last.line_index + 1 < tail.lines,
-    };
+    return linePage(rows.map(stored), tail);
   }
 
   #readBytes(executionId: string, offset: number, limit: number, tail: Tail): OutputPage {
@@ -146,48 +128,11 @@ export class SqliteOutputLog implements OutputLog {
     if (startRow === undefined) return emptyPage(tail);
     // Fetch a few bytes past the requested end: moving the start forward out of a character
     // and then returning at least one whole character can reach that far.
-    const fetchEnd = Math.min(offset + Math.max(limit, 2 * MAX_CHAR_BYTES), tail.bytes);
+    const last = fetchEnd(offset, limit, tail);
     const rows = this.#db
       .prepare(OUTPUT_LOG_QUERIES.linesByByte)
-      .all(executionId, startRow.byte_start, fetchEnd + 1) as unknown as LineRow[];
-    if (rows.length === 0) return emptyPage(tail);
-
-    const base = startRow.byte_start;
-    const buf = Buffer.from(rows.map((r) => `${r.text}\n`).join(''), 'utf8');
-    const bufEnd = base + buf.length;
-    // Continuation bytes are 10xxxxxx; a position on one is inside a character.
-    const inside = (pos: number): boolean => pos < bufEnd && ((buf[pos - base] ?? 0) & 0xc0) === 0x80;
-
-    let start = offset;
-    while (inside(start)) start += 1;
-    let end = Math.min(offset + limit, tail.bytes);
-    while (end > start && inside(end)) end -= 1;
-    if (end <= start) {
-      // The limit is smaller than the character at `start`: return it whole so paging moves on.
-      end = start + 1;
-      while (inside(end)) end += 1;
-    }
-
-    const lines: OutputPage['lines'] = [];
-    let lineOffset = tail.lines;
-    let nextLineOffset = tail.lines;
-    for (const r of rows) {
-      const rEnd = r.byte_start + Buffer.byteLength(r.text) + 1;
-      if (r.byte_start <= start && start < rEnd) lineOffset = r.line_index;
-      if (r.byte_start <= end && end < rEnd) nextLineOffset = r.line_index;
-      if (r.byte_start < end && rEnd > start) lines.push(toLine(r));
-    }
-    return {
-      text: buf.subarray(start - base, end - base).toString('utf8'),
-      lines,
-      lineOffset,
-      nextLineOffset,
-      byteOffset: start,
-      nextByteOffset: end,
-      totalLines: tail.lines,
-      totalBytes: tail.bytes,
-      hasMore: end < tail.bytes,
-    };
+      .all(executionId, startRow.byte_start, last + 1) as unknown as LineRow[];
+    return bytePage(rows.map(stored), offset, limit, tail);
   }
 
   /** The execution's tail, from the cache or else its last stored line. */
@@ -217,21 +162,12 @@ export class SqliteOutputLog implements OutputLog {
   }
 }
 
-function toLine(r: LineRow): OutputLine & { index: number } {
-  return { level: r.level as OutputLevel, text: r.text, index: r.line_index };
-}
-
-/** A page past the end: no text, both offsets at the end, correct totals. */
-function emptyPage(tail: Tail): OutputPage {
+/** A row as the shared page builders take it. */
+function stored(r: LineRow): StoredLine {
   return {
-    text: '',
-    lines: [],
-    lineOffset: tail.lines,
-    nextLineOffset: tail.lines,
-    byteOffset: tail.bytes,
-    nextByteOffset: tail.bytes,
-    totalLines: tail.lines,
-    totalBytes: tail.bytes,
-    hasMore: false,
+    index: r.line_index,
+    start: r.byte_start,
+    level: r.level as OutputLevel,
+    text: Buffer.from(r.text, 'utf8'),
   };
 }

@@ -6,7 +6,6 @@
 // schema keyword `default`), so the server gets exactly the checked-in files.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import {
   type Execution,
   type RunnerPool,
 } from '../../src/api/v1alpha1/index.ts';
+import { kubeApi, type KubeReply, type KubeRequestOptions } from '../harness/kube-api.ts';
 
 const kube = inject('services').kube!;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,49 +26,9 @@ const ns = `crds-${randomBytes(3).toString('hex')}`;
 const FIELD_MANAGER = 'mcpv8-crds-test';
 const TABLE = 'application/json;as=Table;v=v1;g=meta.k8s.io';
 
-interface Reply<T = Record<string, unknown>> {
-  status: number;
-  body: T;
-}
-
-/** One API request as raw bytes; never throws on an HTTP error status. */
-function api<T = Record<string, unknown>>(
-  method: string,
-  path: string,
-  opts: { body?: unknown; contentType?: string; accept?: string } = {},
-): Promise<Reply<T>> {
-  const payload =
-    opts.body === undefined
-      ? undefined
-      : typeof opts.body === 'string'
-        ? opts.body
-        : JSON.stringify(opts.body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${kube.server}${path}`,
-      {
-        method,
-        ca: kube.caPem,
-        headers: {
-          authorization: `Bearer ${kube.adminToken}`,
-          accept: opts.accept ?? 'application/json',
-          ...(payload !== undefined && { 'content-type': opts.contentType ?? 'application/json' }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : {}) as T });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+/** One raw API request as the admin user (see test/harness/kube-api.ts). */
+const api = <T = Record<string, unknown>>(method: string, path: string, opts: KubeRequestOptions = {}) =>
+  kubeApi<T>(kube, method, path, opts);
 
 const group = `/apis/${API_VERSION}/namespaces/${ns}`;
 const executions = `${group}/executions`;
@@ -91,7 +51,7 @@ async function createExecution(name: string, spec: Record<string, unknown>): Pro
 const mergePatch = (path: string, body: unknown) => api('PATCH', path, { body, contentType: MERGE });
 
 /** The message of a 422, for asserting which rule refused the request. */
-const messageOf = (res: Reply) => String(res.body.message);
+const messageOf = (res: KubeReply) => String(res.body.message);
 
 async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

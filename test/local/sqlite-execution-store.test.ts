@@ -1,5 +1,6 @@
-// The embedded execution store on a real SQLite file: CRUD, compare-and-set transitions,
-// keyset paging, retention and survival across a restart.
+// The embedded execution store on a real SQLite file: the ExecutionStore contract (CRUD,
+// compare-and-set transitions, keyset paging, retention), plus what only SQLite has: the
+// database file, its migrations, survival across a restart and index-only query plans.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,20 @@ import {
   type SqliteDatabase,
 } from '../../src/local/sqlite-database.ts';
 import { EXECUTION_STORE_QUERIES, SqliteExecutionStore } from '../../src/local/sqlite-execution-store.ts';
+import { executionStoreContract } from '../contract/execution-store.contract.ts';
+
+executionStoreContract('SqliteExecutionStore', async () => {
+  const fixtureDir = mkdtempSync(join(tmpdir(), 'mcpv8-store-contract-'));
+  const fixtureDb = openDatabase(join(fixtureDir, 'mcpv8.db'));
+  return {
+    store: new SqliteExecutionStore(fixtureDb),
+    namespace: (name) => name,
+    dispose: async () => {
+      fixtureDb.close();
+      rmSync(fixtureDir, { recursive: true, force: true });
+    },
+  };
+});
 
 let dir: string;
 let file: string;
@@ -75,16 +90,8 @@ describe('database', () => {
   });
 });
 
-describe('CRUD', () => {
-  it('creates and gets a record as given', async () => {
-    const r = record('a');
-    await store.create(r);
-    expect(await store.get('default', 'a')).toStrictEqual(r);
-    expect(await store.get('other', 'a')).toBeUndefined();
-    expect(await store.get('default', 'missing')).toBeUndefined();
-  });
-
-  it('throws on a duplicate id', async () => {
+describe('SQLite specifics', () => {
+  it('reports a duplicate id as a UNIQUE constraint violation', async () => {
     await store.create(record('a'));
     await expect(store.create(record('a', { code: 'other' }))).rejects.toThrow(/UNIQUE/);
     expect((await store.get('default', 'a'))?.code).toBe('console.log("a")');
@@ -101,132 +108,10 @@ describe('CRUD', () => {
     }
   });
 
-  it('honours an aborted signal', async () => {
-    await expect(store.get('default', 'a', AbortSignal.abort())).rejects.toThrow();
-  });
-});
-
-describe('transition', () => {
-  it('applies a patch when the status matches', async () => {
-    await store.create(record('a'));
-    const running = await store.transition('default', 'a', ['queued'], {
-      status: 'running',
-      startedAt: '2026-01-01T00:00:01.000Z',
-    });
-    expect(running).toMatchObject({ status: 'running', startedAt: '2026-01-01T00:00:01.000Z' });
-    const done = await store.transition('default', 'a', ['running'], {
-      status: 'completed',
-      completedAt: '2026-01-01T00:00:02.000Z',
-      outcome,
-    });
-    expect(done).toStrictEqual({
-      ...record('a'),
-      status: 'completed',
-      startedAt: '2026-01-01T00:00:01.000Z',
-      completedAt: '2026-01-01T00:00:02.000Z',
-      outcome,
-    });
-    expect(await store.get('default', 'a')).toStrictEqual(done);
-  });
-
-  it('leaves a cancelled record cancelled when a late report expects running', async () => {
+  it('keeps the outcome exactly as given', async () => {
     await store.create(record('a', { status: 'running' }));
-    await store.transition('default', 'a', ['queued', 'running'], { status: 'cancelled' });
-    const late = await store.transition('default', 'a', ['running'], { status: 'completed', outcome });
-    expect(late).toBeUndefined();
-    const now = await store.get('default', 'a');
-    expect(now?.status).toBe('cancelled');
-    expect(now?.outcome).toBeUndefined();
-  });
-
-  it('returns undefined for a missing record, another namespace or an empty `from`', async () => {
-    await store.create(record('a'));
-    expect(await store.transition('default', 'nope', ['queued'], { status: 'running' })).toBeUndefined();
-    expect(await store.transition('other', 'a', ['queued'], { status: 'running' })).toBeUndefined();
-    expect(await store.transition('default', 'a', [], { status: 'running' })).toBeUndefined();
-    expect(await store.transition('default', 'a', ['queued'], {})).toStrictEqual(record('a'));
-  });
-});
-
-describe('list', () => {
-  const ts = (i: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
-
-  async function seed(): Promise<void> {
-    // 250 per namespace; pairs share a timestamp so the id tie-break is exercised.
-    for (let i = 0; i < 250; i++) {
-      const createdAt = ts(Math.floor(i / 2));
-      const status = i % 3 === 0 ? 'completed' : 'queued';
-      await store.create(record(`a-${String(i).padStart(3, '0')}`, { namespace: 'ns-a', createdAt, status }));
-      await store.create(record(`b-${String(i).padStart(3, '0')}`, { namespace: 'ns-b', createdAt, status }));
-    }
-  }
-
-  async function all(namespace: string, limit: number, status?: 'completed'): Promise<ExecutionRecord[]> {
-    const out: ExecutionRecord[] = [];
-    let cursor: string | undefined;
-    let pages = 0;
-    do {
-      const page = await store.list({ namespace, limit, cursor, status });
-      expect(page.items.length).toBeLessThanOrEqual(limit);
-      out.push(...page.items);
-      cursor = page.nextCursor;
-      pages += 1;
-    } while (cursor !== undefined);
-    expect(pages).toBe(Math.max(1, Math.ceil(out.length / limit)));
-    return out;
-  }
-
-  it('pages newest first with cursors, per namespace', async () => {
-    await seed();
-    for (const ns of ['ns-a', 'ns-b']) {
-      const prefix = ns.slice(-1);
-      for (const limit of [1, 7, 100, 250, 1000]) {
-        const items = await all(ns, limit);
-        expect(items).toHaveLength(250);
-        expect(items.every((r) => r.namespace === ns && r.id.startsWith(`${prefix}-`))).toBe(true);
-        const expected = Array.from(
-          { length: 250 },
-          (_, i) => `${prefix}-${String(249 - i).padStart(3, '0')}`,
-        );
-        expect(items.map((r) => r.id)).toEqual(expected);
-      }
-    }
-    expect(await store.list({ namespace: 'ns-c', limit: 10 })).toEqual({ items: [] });
-  });
-
-  it('filters by status', async () => {
-    await seed();
-    const items = await all('ns-a', 30, 'completed');
-    expect(items).toHaveLength(84);
-    expect(items.every((r) => r.status === 'completed' && r.namespace === 'ns-a')).toBe(true);
-  });
-
-  it('validates limit and cursor', async () => {
-    for (const limit of [0, 1001, 1.5, -1, Number.NaN]) {
-      await expect(store.list({ namespace: 'default', limit })).rejects.toThrow(RangeError);
-    }
-    await expect(store.list({ namespace: 'default', limit: 10, cursor: 'garbage!' })).rejects.toThrow(
-      RangeError,
-    );
-  });
-});
-
-describe('unfinished and retention', () => {
-  it('lists unfinished records of every namespace', async () => {
-    await store.create(record('q', { status: 'queued', namespace: 'x' }));
-    await store.create(record('r', { status: 'running' }));
-    await store.create(record('c', { status: 'completed', completedAt: '2026-01-01T00:00:05.000Z' }));
-    expect((await store.listUnfinished()).map((r) => r.id).sort()).toEqual(['q', 'r']);
-  });
-
-  it('deletes terminal records completed before a time and returns their ids', async () => {
-    await store.create(record('old', { status: 'failed', completedAt: '2026-01-01T00:00:00.000Z' }));
-    await store.create(record('new', { status: 'completed', completedAt: '2026-01-03T00:00:00.000Z' }));
-    await store.create(record('live', { status: 'running' }));
-    expect(await store.deleteCompletedBefore('2026-01-02T00:00:00.000Z')).toEqual(['old']);
-    expect(await store.get('default', 'old')).toBeUndefined();
-    expect(await store.get('default', 'new')).toBeDefined();
-    expect(await store.deleteCompletedBefore('2026-01-02T00:00:00.000Z')).toEqual([]);
+    const done = await store.transition('default', 'a', ['running'], { status: 'completed', outcome });
+    expect(done?.outcome).toStrictEqual(outcome);
   });
 });
 

@@ -1,0 +1,133 @@
+/**
+ * Pages of an execution's output log, the same for every OutputLog implementation: given the
+ * consecutive lines a store fetched and the log's totals, build the {@link OutputPage} the API
+ * returns — line pages, and byte pages that never split a UTF-8 character and always move on.
+ */
+import type { OutputLevel } from './api/execution.ts';
+import type { OutputLine, OutputPage, OutputRange } from './execution-store.ts';
+
+/** How much a log holds: lines (= the next line's index) and bytes (= its first byte). */
+export interface OutputTail {
+  lines: number;
+  bytes: number;
+}
+
+/** One whole line read back. */
+export interface StoredLine {
+  index: number;
+  /** Offset of its first byte in the log. */
+  start: number;
+  level: OutputLevel;
+  /** UTF-8 text without the terminator. */
+  text: Buffer;
+}
+
+/** Bytes a line occupies in the log, terminator included. */
+export const lineEnd = (l: StoredLine): number => l.start + l.text.length + 1;
+
+function toLine(l: StoredLine): OutputLine & { index: number } {
+  return { level: l.level, text: l.text.toString('utf8'), index: l.index };
+}
+
+/** A page past the end: no text, both offsets at the end, correct totals. */
+export function emptyPage(tail: OutputTail): OutputPage {
+  return {
+    text: '',
+    lines: [],
+    lineOffset: tail.lines,
+    nextLineOffset: tail.lines,
+    byteOffset: tail.bytes,
+    nextByteOffset: tail.bytes,
+    totalLines: tail.lines,
+    totalBytes: tail.bytes,
+    hasMore: false,
+  };
+}
+
+/** A line-mode page of `rows` (consecutive lines). */
+export function linePage(rows: readonly StoredLine[], tail: OutputTail): OutputPage {
+  const first = rows[0];
+  const last = rows.at(-1);
+  if (first === undefined || last === undefined) return emptyPage(tail);
+  const lines = rows.map(toLine);
+  return {
+    text: lines.map((l) => `${l.text}\n`).join(''),
+    lines,
+    lineOffset: first.index,
+    nextLineOffset: last.index + 1,
+    byteOffset: first.start,
+    nextByteOffset: lineEnd(last),
+    totalLines: tail.lines,
+    totalBytes: tail.bytes,
+    hasMore: last.index + 1 < tail.lines,
+  };
+}
+
+/** Longest UTF-8 sequence: a byte page may be widened by this much to keep characters whole. */
+export const MAX_CHAR_BYTES = 4;
+
+/**
+ * A byte-mode page from `rows`: consecutive lines, the first holding `offset`, through the
+ * line holding `fetchEnd(offset, limit, tail)` (or the last line).
+ */
+export function bytePage(
+  rows: readonly StoredLine[],
+  offset: number,
+  limit: number,
+  tail: OutputTail,
+): OutputPage {
+  const first = rows[0];
+  if (first === undefined) return emptyPage(tail);
+  const base = first.start;
+  const buf = Buffer.concat(rows.flatMap((r) => [r.text, Buffer.from('\n')]));
+  const bufEnd = base + buf.length;
+  // Continuation bytes are 10xxxxxx; a position on one is inside a character.
+  const inside = (pos: number): boolean => pos < bufEnd && ((buf[pos - base] ?? 0) & 0xc0) === 0x80;
+
+  let start = offset;
+  while (inside(start)) start += 1;
+  let end = Math.min(offset + limit, tail.bytes);
+  while (end > start && inside(end)) end -= 1;
+  if (end <= start) {
+    // The limit is smaller than the character at `start`: return it whole so paging moves on.
+    end = start + 1;
+    while (inside(end)) end += 1;
+  }
+
+  const lines: OutputPage['lines'] = [];
+  let lineOffset = tail.lines;
+  let nextLineOffset = tail.lines;
+  for (const r of rows) {
+    const rEnd = lineEnd(r);
+    if (r.start <= start && start < rEnd) lineOffset = r.index;
+    if (r.start <= end && end < rEnd) nextLineOffset = r.index;
+    if (r.start < end && rEnd > start) lines.push(toLine(r));
+  }
+  return {
+    text: buf.subarray(start - base, end - base).toString('utf8'),
+    lines,
+    lineOffset,
+    nextLineOffset,
+    byteOffset: start,
+    nextByteOffset: end,
+    totalLines: tail.lines,
+    totalBytes: tail.bytes,
+    hasMore: end < tail.bytes,
+  };
+}
+
+/** The last byte a byte-mode page may need: moving out of a character and keeping one whole. */
+export function fetchEnd(offset: number, limit: number, tail: OutputTail): number {
+  return Math.min(offset + Math.max(limit, 2 * MAX_CHAR_BYTES), tail.bytes);
+}
+
+/** @throws RangeError for a negative or non-integer offset, or a limit below 1. */
+export function assertOutputRange(range: OutputRange): void {
+  const { offset, limit } = range;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  }
+}
