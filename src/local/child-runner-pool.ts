@@ -12,10 +12,6 @@ import { fileURLToPath } from 'node:url';
 import {
   FailureReason,
   HeapChainLoader,
-  cancelledError,
-  endedOutcome,
-  failureError,
-  timedOutError,
   type ExecutionOutcome,
   type HeapId,
   type HeapStore,
@@ -24,8 +20,17 @@ import {
   type RunnerPool,
   type RunnerPoolStats,
 } from '../core/index.ts';
+import {
+  HeapRoutes,
+  cancelledOutcome as cancelled,
+  commitHeap,
+  failedOutcome as failed,
+  loadChainAnswer,
+  timedOutOutcome as timedOut,
+} from '../core/heap-commit.ts';
 import { RunnerMessageSchema, type ParentMessage, type RunnerMessage } from '../runner/protocol.ts';
 import type { RunnerOptions } from '../runner/runner-process.ts';
+import { dispatchRun, type PendingRun } from '../core/runner-dispatch.ts';
 
 export interface ChildRunnerPoolOptions {
   /** Number of runner processes. */
@@ -62,17 +67,9 @@ export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
 };
 
 const WATCHDOG_INTERVAL_MS = 100;
-/** Heaps whose holder is remembered, for routing (a runner keeps far fewer live). */
-const MAX_ROUTES = 10_000;
 const PAGE_SIZE = 4096;
 
-interface Pending {
-  req: RunRequest;
-  onOutput: (level: OutputLevel, text: string) => void;
-  resolve: (o: ExecutionOutcome) => void;
-  startedAt: number;
-  cancelledAt?: number;
-}
+type Pending = PendingRun;
 
 interface Runner {
   child: ChildProcess;
@@ -95,7 +92,7 @@ export class ChildRunnerPool implements RunnerPool {
   readonly #watchdog: NodeJS.Timeout;
   readonly #chains: HeapChainLoader | undefined;
   /** Which runner holds a heap's isolate live (it may have evicted it since; then it replays). */
-  readonly #holders = new Map<HeapId, Runner>();
+  readonly #holders = new HeapRoutes<Runner>();
   #restarts = 0;
   #closed = false;
   #recentExits: number[] = [];
@@ -117,37 +114,17 @@ export class ChildRunnerPool implements RunnerPool {
     }
   }
 
-  async run(
+  run(
     req: RunRequest,
     onOutput: (level: OutputLevel, text: string) => void,
     signal: AbortSignal,
   ): Promise<ExecutionOutcome> {
-    const queuedAt = Date.now();
-    let runner: Runner | undefined;
-    while (!(runner = this.#freeRunner(req.heap))) {
-      if (this.#closed)
-        return failed(req, queuedAt, FailureReason.RunnerCrashed, 'the runner pool is closed');
-      if (signal.aborted) return cancelled(req, queuedAt);
-      await new Promise<void>((resolve) => {
-        this.#waiting.push(resolve);
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-    }
-    if (signal.aborted) return cancelled(req, queuedAt);
-    const target = runner;
-    return new Promise<ExecutionOutcome>((resolve) => {
-      const pending: Pending = { req, onOutput, startedAt: Date.now(), resolve };
-      const onAbort = () => {
-        pending.cancelledAt = Date.now();
-        this.#send(target, { type: 'cancel', executionId: req.executionId });
-      };
-      pending.resolve = (o) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(o);
-      };
-      target.running.set(req.executionId, pending);
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.#send(target, { type: 'run', ...req, persist: req.persist ?? false });
+    return dispatchRun(req, onOutput, signal, {
+      freeRunner: () => this.#freeRunner(req.heap),
+      closed: () => this.#closed,
+      waiting: this.#waiting,
+      sendRun: (r, run) => this.#send(r, { type: 'run', ...run, persist: run.persist ?? false }),
+      sendCancel: (r, executionId) => this.#send(r, { type: 'cancel', executionId }),
     });
   }
 
@@ -191,7 +168,7 @@ export class ChildRunnerPool implements RunnerPool {
 
   /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
   #freeRunner(heap?: HeapId): Runner | undefined {
-    const holder = heap === undefined ? undefined : this.#holders.get(heap);
+    const holder = this.#holders.holder(heap);
     if (holder && this.#runners.has(holder) && this.#hasRoom(holder)) return holder;
     let best: Runner | undefined;
     for (const r of this.#runners) {
@@ -270,64 +247,33 @@ export class ChildRunnerPool implements RunnerPool {
     }
   }
 
-  /**
-   * Stores the heap a completed stateful run produced; only then is the outcome final. A heap
-   * that cannot be stored makes the execution fail: the session must not point at nothing.
-   */
+  /** Stores the heap a completed stateful run produced; only then is the outcome final. */
   async #commit(
     runner: Runner,
     pending: Pending,
     msg: Extract<RunnerMessage, { type: 'outcome' }>,
   ): Promise<ExecutionOutcome> {
-    const { outcome, heapNode } = msg;
-    const fail = (message: string): ExecutionOutcome => {
-      const { result: _r, resultType: _t, resultTruncated: _x, heap: _h, ...rest } = outcome;
-      return { ...rest, status: 'failed', error: failureError(FailureReason.HeapError, message) };
-    };
-    if (!pending.req.persist || !heapNode || !this.#opts.heaps) {
-      return fail('the runner reported a heap nobody asked for or without its journal');
-    }
-    try {
-      const id = await this.#opts.heaps.put(heapNode);
-      if (id !== outcome.heap) return fail(`the runner reported heap ${outcome.heap} for content ${id}`);
-      this.#chains?.remember(id, heapNode);
-      this.#route(id, runner);
-      return outcome;
-    } catch (err) {
-      return fail(err instanceof Error ? err.message : String(err));
-    }
+    const { outcome, committed } = await commitHeap(
+      pending.req,
+      msg.outcome,
+      msg.heapNode,
+      this.#opts.heaps,
+      this.#chains,
+    );
+    if (committed) this.#holders.route(committed, runner);
+    return outcome;
   }
 
   /** Sends a runner the chain of `heap` for an execution it runs (or why there is none). */
   async #answerChainRequest(runner: Runner, executionId: string, heap: HeapId): Promise<void> {
     const pending = runner.running.get(executionId);
     if (pending?.req.heap !== heap) return; // not something this runner was asked to resume
-    try {
-      if (!this.#chains) throw new Error('this server keeps no heaps');
-      const chain = await this.#chains.load(heap);
-      this.#send(runner, { type: 'chain', executionId, chain });
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const error = {
-        code: typeof code === 'string' ? code : 'MCPV8_ERR_SERVER_INTERNAL',
-        message: err instanceof Error ? err.message : String(err),
-      };
-      this.#send(runner, { type: 'chain', executionId, error });
-    }
-  }
-
-  #route(heap: HeapId, runner: Runner): void {
-    this.#holders.delete(heap);
-    this.#holders.set(heap, runner);
-    for (const oldest of this.#holders.keys()) {
-      if (this.#holders.size <= MAX_ROUTES) break;
-      this.#holders.delete(oldest);
-    }
+    this.#send(runner, { type: 'chain', executionId, ...(await loadChainAnswer(this.#chains, heap)) });
   }
 
   #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
     this.#runners.delete(runner);
-    for (const [heap, holder] of this.#holders) if (holder === runner) this.#holders.delete(heap);
+    this.#holders.forget(runner);
     const oomInLog = /out of memory|heap limit|allocation failed|memory limit/i.test(runner.stderrTail);
     for (const pending of runner.running.values()) {
       const { req } = pending;
@@ -403,21 +349,4 @@ function readRss(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-function failed(
-  req: RunRequest,
-  startedAt: number,
-  reason: FailureReason,
-  message: string,
-): ExecutionOutcome {
-  return endedOutcome('failed', failureError(reason, message), req.heapMb, Date.now() - startedAt);
-}
-
-function cancelled(req: RunRequest, startedAt: number): ExecutionOutcome {
-  return endedOutcome('cancelled', cancelledError(), req.heapMb, Date.now() - startedAt);
-}
-
-function timedOut(req: RunRequest, startedAt: number): ExecutionOutcome {
-  return endedOutcome('timed_out', timedOutError(req.timeoutMs), req.heapMb, Date.now() - startedAt);
 }

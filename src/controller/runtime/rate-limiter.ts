@@ -46,7 +46,7 @@ export class ExponentialBackoffLimiter<K> implements RateLimiter<K> {
 
 /**
  * A token bucket over all keys: `qps` tokens a second, up to `burst` saved. A try without a token
- * is scheduled for when one will be free (the bucket goes into debt, like golang.org/x/time/rate's
+ * is scheduled for when one will be free (the bucket goes into debt, like Go's x/time/rate
  * Reserve), so delays grow with the backlog instead of every key retrying at the same instant.
  */
 export class TokenBucketLimiter<K> implements RateLimiter<K> {

@@ -1,0 +1,363 @@
+/**
+ * The cluster RunnerPool: drives runner pods (src/runner/nats-entry.ts) over NATS. Runners are
+ * known by id — a configured list plus those discovered from their announcements — and the pool
+ * tracks which are ready, what each runs and which heap each holds live, sending the next cell
+ * of a session to the runner holding its heap when that runner is free.
+ *
+ * A pod cannot be killed from here, so failures are declared rather than enforced:
+ * - a runner silent for `heartbeatTimeoutMs` is lost: its executions fail RunnerCrashed;
+ * - an execution past its deadline + `deadlineGraceMs` ends timed_out;
+ * - a cancel not acknowledged by an outcome within `cancelGraceMs` ends cancelled anyway.
+ * In the last two cases the runner may still be busy with it: it is suspect and gets no work until
+ * a heartbeat shows it runs no more than the pool gave it.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  FailureReason,
+  HeapChainLoader,
+  type ExecutionOutcome,
+  type HeapId,
+  type HeapStore,
+  type OutputLevel,
+  type RunRequest,
+  type RunnerPool,
+  type RunnerPoolStats,
+} from '../core/index.ts';
+import {
+  HeapRoutes,
+  cancelledOutcome,
+  commitHeap,
+  failedOutcome,
+  loadChainAnswer,
+  timedOutOutcome,
+} from '../core/heap-commit.ts';
+import { RunnerMessageSchema, type ParentMessage, type RunnerMessage } from '../runner/protocol.ts';
+import {
+  DEFAULT_RUNNER_SUBJECT_PREFIX,
+  RunnerAnnouncementSchema,
+  allRunnersOut,
+  heartbeatSubject,
+  runnerSubjects,
+  runnerTokenOf,
+} from './runner-subjects.ts';
+import { subjectToken } from './nats-tokens.ts';
+import { dispatchRun, type PendingRun } from '../core/runner-dispatch.ts';
+
+export interface NatsRunnerPoolOptions {
+  /** First subject token, as given to the runners. */
+  subjectPrefix: string;
+  /** Runner ids (pod names) known up front. */
+  runners: readonly string[];
+  /** Also use runners that announce themselves on the heartbeat subject. */
+  discover: boolean;
+  /** Executions one runner runs at once. */
+  concurrencyPerRunner: number;
+  /** A runner silent for this long is lost. */
+  heartbeatTimeoutMs: number;
+  /** How long past its deadline an execution may take before it is declared timed out. */
+  deadlineGraceMs: number;
+  /** How long a cancelled execution may take to stop before it is declared cancelled. */
+  cancelGraceMs: number;
+  /** Where heaps are kept: chains are read from it, heaps of `persist` runs committed to it. */
+  heaps?: HeapStore;
+}
+
+export const DEFAULT_NATS_RUNNER_POOL_OPTIONS: NatsRunnerPoolOptions = {
+  subjectPrefix: DEFAULT_RUNNER_SUBJECT_PREFIX,
+  runners: [],
+  discover: true,
+  concurrencyPerRunner: 1,
+  heartbeatTimeoutMs: 10_000,
+  deadlineGraceMs: 2000,
+  cancelGraceMs: 1000,
+};
+
+const WATCHDOG_INTERVAL_MS = 100;
+
+type Pending = PendingRun;
+
+interface Runner {
+  id: string;
+  in: string;
+  /** Heard from (ready or heartbeat) and not lost since. */
+  ready: boolean;
+  draining: boolean;
+  /** May still run something the pool gave up on: no new work until a heartbeat clears it. */
+  suspect: boolean;
+  running: Map<string, Pending>;
+  lastSeen: number;
+}
+
+/** {@link RunnerPool} over NATS; the connection belongs to the caller. */
+export class NatsRunnerPool implements RunnerPool {
+  readonly #nc: NatsConnection;
+  readonly #opts: NatsRunnerPoolOptions;
+  /** By subject token. */
+  readonly #runners = new Map<string, Runner>();
+  readonly #waiting: Array<() => void> = [];
+  readonly #chains: HeapChainLoader | undefined;
+  readonly #holders = new HeapRoutes<Runner>();
+  readonly #configured: ReadonlySet<string>;
+  readonly #subs: Subscription[];
+  readonly #watchdog: NodeJS.Timeout;
+  #restarts = 0;
+  #closed = false;
+
+  constructor(nc: NatsConnection, opts: Partial<NatsRunnerPoolOptions> = {}) {
+    this.#nc = nc;
+    this.#opts = { ...DEFAULT_NATS_RUNNER_POOL_OPTIONS, ...opts };
+    this.#chains = this.#opts.heaps && new HeapChainLoader(this.#opts.heaps);
+    this.#configured = new Set(this.#opts.runners);
+    for (const id of this.#opts.runners) this.#know(id);
+    const prefix = this.#opts.subjectPrefix;
+    this.#subs = [
+      nc.subscribe(allRunnersOut(prefix), {
+        callback: (err, msg) => {
+          const token = err ? undefined : runnerTokenOf(prefix, msg.subject);
+          const runner = token === undefined ? undefined : this.#runners.get(token);
+          if (runner) this.#onMessage(runner, parseJson(msg.data));
+        },
+      }),
+      nc.subscribe(heartbeatSubject(prefix), {
+        callback: (err, msg) => {
+          if (!err) this.#onAnnouncement(parseJson(msg.data));
+        },
+      }),
+    ];
+    this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
+    this.#watchdog.unref();
+  }
+
+  /** Resolves when at least `count` runners are ready (or rejects after `timeoutMs`). */
+  async whenReady(count: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.stats().ready < count) {
+      if (Date.now() > deadline) throw new Error('runners did not become ready in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  run(
+    req: RunRequest,
+    onOutput: (level: OutputLevel, text: string) => void,
+    signal: AbortSignal,
+  ): Promise<ExecutionOutcome> {
+    return dispatchRun(req, onOutput, signal, {
+      freeRunner: () => this.#freeRunner(req.heap),
+      closed: () => this.#closed,
+      waiting: this.#waiting,
+      sendRun: (r, run) => this.#send(r, { type: 'run', ...run, persist: run.persist ?? false }),
+      sendCancel: (r, executionId) => this.#send(r, { type: 'cancel', executionId }),
+    });
+  }
+
+  stats(): RunnerPoolStats {
+    const all = [...this.#runners.values()];
+    return {
+      runners: all.length,
+      ready: all.filter((r) => this.#usable(r)).length,
+      busy: all.reduce((n, r) => n + r.running.size, 0),
+      waiting: this.#waiting.length,
+      restarts: this.#restarts,
+    };
+  }
+
+  /** Id of the runner running `executionId`, if it is running. */
+  runnerOf(executionId: string): string | undefined {
+    for (const r of this.#runners.values()) if (r.running.has(executionId)) return r.id;
+    return undefined;
+  }
+
+  /** Stops using the runners (pods are the controller's to stop); running executions fail. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#watchdog);
+    for (const s of this.#subs) s.unsubscribe();
+    for (const r of this.#runners.values()) {
+      for (const id of r.running.keys()) this.#send(r, { type: 'cancel', executionId: id });
+      this.#endAll(r, 'the runner pool is closed');
+    }
+    for (const wake of this.#waiting.splice(0)) wake();
+    await this.#nc.flush().catch(() => undefined);
+  }
+
+  #know(id: string): Runner {
+    const token = subjectToken(id, 'runner id');
+    let runner = this.#runners.get(token);
+    if (!runner) {
+      const { in: inSubject } = runnerSubjects(this.#opts.subjectPrefix, id);
+      runner = {
+        id,
+        in: inSubject,
+        ready: false,
+        draining: false,
+        suspect: false,
+        running: new Map(),
+        lastSeen: 0,
+      };
+      this.#runners.set(token, runner);
+    }
+    return runner;
+  }
+
+  /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
+  #freeRunner(heap?: HeapId): Runner | undefined {
+    const holder = this.#holders.holder(heap);
+    if (holder && this.#hasRoom(holder)) return holder;
+    let best: Runner | undefined;
+    for (const r of this.#runners.values()) {
+      if (this.#hasRoom(r) && (!best || r.running.size < best.running.size)) best = r;
+    }
+    return best;
+  }
+
+  #usable(r: Runner): boolean {
+    return r.ready && !r.draining && !r.suspect;
+  }
+
+  #hasRoom(r: Runner): boolean {
+    return this.#usable(r) && r.running.size < this.#opts.concurrencyPerRunner;
+  }
+
+  #onAnnouncement(raw: unknown): void {
+    const parsed = RunnerAnnouncementSchema.safeParse(raw);
+    if (!parsed.success) return;
+    const a = parsed.data;
+    const known = this.#runners.get(subjectToken(a.runnerId, 'runner id'));
+    if (!known && !this.#opts.discover) return;
+    const runner = known ?? this.#know(a.runnerId);
+    runner.draining = a.draining;
+    this.#alive(runner, a.running);
+  }
+
+  /** The runner was heard from; `running` is what it says it runs. */
+  #alive(runner: Runner, running: number): void {
+    runner.lastSeen = Date.now();
+    runner.ready = true;
+    // Whatever the pool gave up on has stopped: the runner can be trusted with work again.
+    if (running <= runner.running.size) runner.suspect = false;
+    if (this.#usable(runner)) this.#wakeOne();
+  }
+
+  #onMessage(runner: Runner, raw: unknown): void {
+    const parsed = RunnerMessageSchema.safeParse(raw);
+    if (!parsed.success) return; // a runner speaking nonsense is not trusted with this message
+    const msg = parsed.data;
+    switch (msg.type) {
+      case 'ready':
+        // A runner that (re)starts holds nothing it held before, and runs nothing.
+        if (runner.lastSeen > 0) {
+          this.#restarts++;
+          this.#endAll(runner, `the runner ${runner.id} restarted`);
+        }
+        runner.suspect = false;
+        this.#alive(runner, 0);
+        break;
+      case 'heartbeat':
+        this.#alive(runner, msg.running);
+        break;
+      case 'output':
+        runner.lastSeen = Date.now();
+        runner.running.get(msg.executionId)?.onOutput(msg.level, msg.text);
+        break;
+      case 'outcome': {
+        runner.lastSeen = Date.now();
+        const pending = runner.running.get(msg.executionId);
+        if (!pending) break;
+        runner.running.delete(msg.executionId);
+        if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
+        else void this.#commit(runner, pending, msg).then(pending.resolve);
+        this.#wakeOne();
+        break;
+      }
+      case 'chain-request':
+        runner.lastSeen = Date.now();
+        void this.#answerChainRequest(runner, msg.executionId, msg.heap);
+        break;
+    }
+  }
+
+  async #commit(
+    runner: Runner,
+    pending: Pending,
+    msg: Extract<RunnerMessage, { type: 'outcome' }>,
+  ): Promise<ExecutionOutcome> {
+    const { outcome, committed } = await commitHeap(
+      pending.req,
+      msg.outcome,
+      msg.heapNode,
+      this.#opts.heaps,
+      this.#chains,
+    );
+    if (committed) this.#holders.route(committed, runner);
+    return outcome;
+  }
+
+  async #answerChainRequest(runner: Runner, executionId: string, heap: HeapId): Promise<void> {
+    const pending = runner.running.get(executionId);
+    if (pending?.req.heap !== heap) return; // not something this runner was asked to resume
+    this.#send(runner, { type: 'chain', executionId, ...(await loadChainAnswer(this.#chains, heap)) });
+  }
+
+  #watch(): void {
+    const now = Date.now();
+    for (const [token, r] of this.#runners) {
+      if (r.ready && now - r.lastSeen > this.#opts.heartbeatTimeoutMs) {
+        r.ready = false;
+        this.#restarts++;
+        this.#endAll(r, `the runner ${r.id} was lost (no heartbeat for ${now - r.lastSeen} ms)`);
+        // Discovered runners come and go (pods are replaced): only live ones are kept, so the
+        // map stays bounded; one that announces itself again is simply discovered again.
+        if (!this.#configured.has(r.id)) this.#runners.delete(token);
+        continue;
+      }
+      for (const [id, p] of r.running) {
+        let outcome: ExecutionOutcome | undefined;
+        if (p.cancelledAt !== undefined && now - p.cancelledAt > this.#opts.cancelGraceMs)
+          outcome = cancelledOutcome(p.req, p.startedAt);
+        else if (now - p.startedAt > p.req.timeoutMs + this.#opts.deadlineGraceMs) {
+          this.#send(r, { type: 'cancel', executionId: id });
+          outcome = timedOutOutcome(p.req, p.startedAt);
+        }
+        if (!outcome) continue;
+        r.running.delete(id);
+        r.suspect = true;
+        p.resolve(outcome);
+      }
+    }
+  }
+
+  /** Ends every execution of `runner` (it is gone or restarted) and forgets the heaps it held. */
+  #endAll(runner: Runner, message: string): void {
+    this.#holders.forget(runner);
+    for (const p of runner.running.values()) {
+      p.resolve(
+        p.cancelledAt !== undefined
+          ? cancelledOutcome(p.req, p.startedAt)
+          : failedOutcome(p.req, p.startedAt, FailureReason.RunnerCrashed, message),
+      );
+    }
+    runner.running.clear();
+  }
+
+  #send(r: Runner, msg: ParentMessage): void {
+    try {
+      if (!this.#nc.isClosed()) this.#nc.publish(r.in, JSON.stringify(msg));
+    } catch {
+      // Too large or the connection is going: the watchdog ends the execution at its deadline.
+    }
+  }
+
+  #wakeOne(): void {
+    this.#waiting.shift()?.();
+  }
+}
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The NATS subjects between runner pods and the pool that drives them:
+ *   <prefix>.runner.<runner>.in     parent messages (run, cancel, chain, shutdown), JSON
+ *   <prefix>.runner.<runner>.out    runner messages (ready, heartbeat, output, outcome, chain-request)
+ *   <prefix>.runners.heartbeat      announcements: a runner is alive (and whether it drains)
+ * `<runner>` is the runner id (the pod name) escaped by {@link subjectToken}, so no id can add a
+ * token or a wildcard. Which runner may publish where is for NATS permissions to enforce.
+ */
+import { z } from 'zod';
+import { assertSubjectPrefix, subjectToken } from './nats-tokens.ts';
+
+/** Default first subject token. */
+export const DEFAULT_RUNNER_SUBJECT_PREFIX = 'mcpv8';
+
+/** The subjects of one runner. */
+export interface RunnerSubjects {
+  in: string;
+  out: string;
+}
+
+/** The subjects of runner `runnerId` under `prefix`. */
+export function runnerSubjects(prefix: string, runnerId: string): RunnerSubjects {
+  const base = `${assertSubjectPrefix(prefix)}.runner.${subjectToken(runnerId, 'runner id')}`;
+  return { in: `${base}.in`, out: `${base}.out` };
+}
+
+/** The subject every runner's `.out` matches (one subscription for a whole pool). */
+export function allRunnersOut(prefix: string): string {
+  return `${assertSubjectPrefix(prefix)}.runner.*.out`;
+}
+
+/** Where runners announce themselves. */
+export function heartbeatSubject(prefix: string): string {
+  return `${assertSubjectPrefix(prefix)}.runners.heartbeat`;
+}
+
+/** The runner token of a `.out` subject (undefined when it is not one). */
+export function runnerTokenOf(prefix: string, subject: string): string | undefined {
+  const head = `${prefix}.runner.`;
+  if (!subject.startsWith(head) || !subject.endsWith('.out')) return undefined;
+  const token = subject.slice(head.length, -'.out'.length);
+  return token.length > 0 && !token.includes('.') ? token : undefined;
+}
+
+/** A runner announcing it is alive: sent with its `ready` and every heartbeat. */
+export const RunnerAnnouncementSchema = z.object({
+  runnerId: z.string().min(1).max(253),
+  pid: z.number().int(),
+  running: z.number().int().nonnegative(),
+  /** Shutting down: finishes what it runs, accepts nothing new. */
+  draining: z.boolean(),
+});
+export type RunnerAnnouncement = z.infer<typeof RunnerAnnouncementSchema>;
