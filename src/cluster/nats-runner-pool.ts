@@ -14,7 +14,6 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   FailureReason,
-  HeapChainLoader,
   type ExecutionOutcome,
   type HeapId,
   type HeapStore,
@@ -23,15 +22,8 @@ import {
   type RunnerPool,
   type RunnerPoolStats,
 } from '../core/index.ts';
-import {
-  HeapRoutes,
-  cancelledOutcome,
-  commitHeap,
-  failedOutcome,
-  loadChainAnswer,
-  timedOutOutcome,
-} from '../core/heap-commit.ts';
-import { RunnerMessageSchema, type ParentMessage, type RunnerMessage } from '../runner/protocol.ts';
+import { cancelledOutcome, RunnerHeaps, failedOutcome, timedOutOutcome } from '../core/heap-commit.ts';
+import { RunnerMessageSchema, type ParentMessage } from '../runner/protocol.ts';
 import {
   DEFAULT_RUNNER_SUBJECT_PREFIX,
   RunnerAnnouncementSchema,
@@ -95,8 +87,7 @@ export class NatsRunnerPool implements RunnerPool {
   /** By subject token. */
   readonly #runners = new Map<string, Runner>();
   readonly #waiting: Array<() => void> = [];
-  readonly #chains: HeapChainLoader | undefined;
-  readonly #holders = new HeapRoutes<Runner>();
+  readonly #heaps: RunnerHeaps<Runner>;
   readonly #configured: ReadonlySet<string>;
   readonly #subs: Subscription[];
   readonly #watchdog: NodeJS.Timeout;
@@ -106,7 +97,7 @@ export class NatsRunnerPool implements RunnerPool {
   constructor(nc: NatsConnection, opts: Partial<NatsRunnerPoolOptions> = {}) {
     this.#nc = nc;
     this.#opts = { ...DEFAULT_NATS_RUNNER_POOL_OPTIONS, ...opts };
-    this.#chains = this.#opts.heaps && new HeapChainLoader(this.#opts.heaps);
+    this.#heaps = new RunnerHeaps<Runner>(this.#opts.heaps);
     this.#configured = new Set(this.#opts.runners);
     for (const id of this.#opts.runners) this.#know(id);
     const prefix = this.#opts.subjectPrefix;
@@ -203,7 +194,7 @@ export class NatsRunnerPool implements RunnerPool {
 
   /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
   #freeRunner(heap?: HeapId): Runner | undefined {
-    const holder = this.#holders.holder(heap);
+    const holder = this.#heaps.routes.holder(heap);
     if (holder && this.#hasRoom(holder)) return holder;
     let best: Runner | undefined;
     for (const r of this.#runners.values()) {
@@ -267,7 +258,7 @@ export class NatsRunnerPool implements RunnerPool {
         if (!pending) break;
         runner.running.delete(msg.executionId);
         if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
-        else void this.#commit(runner, pending, msg).then(pending.resolve);
+        else void this.#heaps.commit(runner, pending.req, msg.outcome, msg.heapNode).then(pending.resolve);
         this.#wakeOne();
         break;
       }
@@ -278,26 +269,9 @@ export class NatsRunnerPool implements RunnerPool {
     }
   }
 
-  async #commit(
-    runner: Runner,
-    pending: Pending,
-    msg: Extract<RunnerMessage, { type: 'outcome' }>,
-  ): Promise<ExecutionOutcome> {
-    const { outcome, committed } = await commitHeap(
-      pending.req,
-      msg.outcome,
-      msg.heapNode,
-      this.#opts.heaps,
-      this.#chains,
-    );
-    if (committed) this.#holders.route(committed, runner);
-    return outcome;
-  }
-
   async #answerChainRequest(runner: Runner, executionId: string, heap: HeapId): Promise<void> {
-    const pending = runner.running.get(executionId);
-    if (pending?.req.heap !== heap) return; // not something this runner was asked to resume
-    this.#send(runner, { type: 'chain', executionId, ...(await loadChainAnswer(this.#chains, heap)) });
+    const answer = await this.#heaps.chainAnswer(runner, executionId, heap);
+    if (answer) this.#send(runner, { type: 'chain', executionId, ...answer });
   }
 
   #watch(): void {
@@ -330,7 +304,7 @@ export class NatsRunnerPool implements RunnerPool {
 
   /** Ends every execution of `runner` (it is gone or restarted) and forgets the heaps it held. */
   #endAll(runner: Runner, message: string): void {
-    this.#holders.forget(runner);
+    this.#heaps.routes.forget(runner);
     for (const p of runner.running.values()) {
       p.resolve(
         p.cancelledAt !== undefined

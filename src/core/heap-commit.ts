@@ -6,8 +6,8 @@
 import { FailureReason, type ExecutionOutcome } from './api/execution.ts';
 import type { HeapId } from './api/heap-id.ts';
 import { cancelledError, endedOutcome, failureError, timedOutError } from './api/outcome.ts';
-import type { HeapChainLoader } from './heap-chain.ts';
 import type { HeapNode, HeapStore } from './heap.ts';
+import { HeapChainLoader } from './heap-chain.ts';
 import type { RunRequest } from './runner-pool.ts';
 
 /** Heaps whose holder is remembered, for routing (a runner keeps far fewer live). */
@@ -88,6 +88,34 @@ export class HeapRoutes<R> {
   /** Forgets every heap `runner` held (it died, restarted or was lost). */
   forget(runner: R): void {
     for (const [heap, holder] of this.#holders) if (holder === runner) this.#holders.delete(heap);
+  }
+}
+
+/**
+ * A runner pool's heap side in one object: commits what runners produce, answers their chain
+ * requests, and remembers which runner holds which heap.
+ */
+export class RunnerHeaps<R extends { running: ReadonlyMap<string, { req: RunRequest }> }> {
+  readonly routes = new HeapRoutes<R>();
+  readonly #heaps: HeapStore | undefined;
+  readonly #chains: HeapChainLoader | undefined;
+
+  constructor(heaps: HeapStore | undefined) {
+    this.#heaps = heaps;
+    this.#chains = heaps && new HeapChainLoader(heaps);
+  }
+
+  /** The final outcome of a run `runner` reported with a heap; routes the heap to it when stored. */
+  async commit(runner: R, req: RunRequest, outcome: ExecutionOutcome, node: HeapNode | undefined) {
+    const { outcome: final, committed } = await commitHeap(req, outcome, node, this.#heaps, this.#chains);
+    if (committed) this.routes.route(committed, runner);
+    return final;
+  }
+
+  /** The answer to `runner`'s chain request, or undefined when it was not asked to resume `heap`. */
+  async chainAnswer(runner: R, executionId: string, heap: HeapId): Promise<ChainAnswer | undefined> {
+    if (runner.running.get(executionId)?.req.heap !== heap) return undefined;
+    return loadChainAnswer(this.#chains, heap);
   }
 }
 

@@ -11,7 +11,6 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   FailureReason,
-  HeapChainLoader,
   type ExecutionOutcome,
   type HeapId,
   type HeapStore,
@@ -21,14 +20,12 @@ import {
   type RunnerPoolStats,
 } from '../core/index.ts';
 import {
-  HeapRoutes,
   cancelledOutcome as cancelled,
-  commitHeap,
+  RunnerHeaps,
   failedOutcome as failed,
-  loadChainAnswer,
   timedOutOutcome as timedOut,
 } from '../core/heap-commit.ts';
-import { RunnerMessageSchema, type ParentMessage, type RunnerMessage } from '../runner/protocol.ts';
+import { RunnerMessageSchema, type ParentMessage } from '../runner/protocol.ts';
 import type { RunnerOptions } from '../runner/runner-process.ts';
 import { dispatchRun, type PendingRun } from '../core/runner-dispatch.ts';
 
@@ -90,16 +87,15 @@ export class ChildRunnerPool implements RunnerPool {
   readonly #runners = new Set<Runner>();
   readonly #waiting: Array<() => void> = [];
   readonly #watchdog: NodeJS.Timeout;
-  readonly #chains: HeapChainLoader | undefined;
   /** Which runner holds a heap's isolate live (it may have evicted it since; then it replays). */
-  readonly #holders = new HeapRoutes<Runner>();
+  readonly #heaps: RunnerHeaps<Runner>;
   #restarts = 0;
   #closed = false;
   #recentExits: number[] = [];
 
   constructor(opts: Partial<ChildRunnerPoolOptions> = {}) {
     this.#opts = { ...DEFAULT_CHILD_RUNNER_POOL_OPTIONS, ...opts };
-    this.#chains = this.#opts.heaps && new HeapChainLoader(this.#opts.heaps);
+    this.#heaps = new RunnerHeaps<Runner>(this.#opts.heaps);
     for (let i = 0; i < this.#opts.runners; i++) this.#spawn();
     this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
     this.#watchdog.unref();
@@ -168,7 +164,7 @@ export class ChildRunnerPool implements RunnerPool {
 
   /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
   #freeRunner(heap?: HeapId): Runner | undefined {
-    const holder = this.#holders.holder(heap);
+    const holder = this.#heaps.routes.holder(heap);
     if (holder && this.#runners.has(holder) && this.#hasRoom(holder)) return holder;
     let best: Runner | undefined;
     for (const r of this.#runners) {
@@ -235,7 +231,7 @@ export class ChildRunnerPool implements RunnerPool {
         if (!pending) break;
         runner.running.delete(msg.executionId);
         if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
-        else void this.#commit(runner, pending, msg).then(pending.resolve);
+        else void this.#heaps.commit(runner, pending.req, msg.outcome, msg.heapNode).then(pending.resolve);
         this.#wakeOne();
         break;
       }
@@ -247,33 +243,15 @@ export class ChildRunnerPool implements RunnerPool {
     }
   }
 
-  /** Stores the heap a completed stateful run produced; only then is the outcome final. */
-  async #commit(
-    runner: Runner,
-    pending: Pending,
-    msg: Extract<RunnerMessage, { type: 'outcome' }>,
-  ): Promise<ExecutionOutcome> {
-    const { outcome, committed } = await commitHeap(
-      pending.req,
-      msg.outcome,
-      msg.heapNode,
-      this.#opts.heaps,
-      this.#chains,
-    );
-    if (committed) this.#holders.route(committed, runner);
-    return outcome;
-  }
-
   /** Sends a runner the chain of `heap` for an execution it runs (or why there is none). */
   async #answerChainRequest(runner: Runner, executionId: string, heap: HeapId): Promise<void> {
-    const pending = runner.running.get(executionId);
-    if (pending?.req.heap !== heap) return; // not something this runner was asked to resume
-    this.#send(runner, { type: 'chain', executionId, ...(await loadChainAnswer(this.#chains, heap)) });
+    const answer = await this.#heaps.chainAnswer(runner, executionId, heap);
+    if (answer) this.#send(runner, { type: 'chain', executionId, ...answer });
   }
 
   #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
     this.#runners.delete(runner);
-    this.#holders.forget(runner);
+    this.#heaps.routes.forget(runner);
     const oomInLog = /out of memory|heap limit|allocation failed|memory limit/i.test(runner.stderrTail);
     for (const pending of runner.running.values()) {
       const { req } = pending;
