@@ -51,21 +51,6 @@ export class LiveHeapCache {
     }
   }
 
-  has(heap: HeapId): boolean {
-    return this.#entries.has(heap);
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  /** Bytes of V8 heap the live isolates use. */
-  heapUsedBytes(): number {
-    let total = 0;
-    for (const e of this.#entries.values()) total += e.sandbox.heapUsedBytes();
-    return total;
-  }
-
   close(): void {
     for (const heap of [...this.#entries.keys()]) this.#drop(heap);
   }

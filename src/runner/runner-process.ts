@@ -228,21 +228,16 @@ export class RunnerProcess {
     signal: AbortSignal,
     startedAt: number,
   ): Promise<{ sandbox: Sandbox } | { outcome: ExecutionOutcome }> {
-    const ended = (
-      status: 'failed' | 'cancelled' | 'timed_out',
-      error = failureError(FailureReason.HeapError, ''),
-    ) => ({
-      outcome: endedOutcome(
-        status,
+    /** The outcome of a resume that did not happen; `failed` is a HeapError with `message`. */
+    const ended = (status: 'failed' | 'cancelled' | 'timed_out', message = '') => {
+      const error =
         status === 'cancelled'
           ? cancelledError()
           : status === 'timed_out'
             ? timedOutError(msg.timeoutMs)
-            : error,
-        msg.heapMb,
-        Date.now() - startedAt,
-      ),
-    });
+            : failureError(FailureReason.HeapError, message);
+      return { outcome: endedOutcome(status, error, msg.heapMb, Date.now() - startedAt) };
+    };
     if (!msg.heap) return { sandbox: await this.#pool.acquire(msg.heapMb) };
     const live = this.#live.take(msg.heap, effectiveHeapMb(msg.heapMb));
     if (live) return { sandbox: live };
@@ -250,7 +245,7 @@ export class RunnerProcess {
     if (!answer.chain) {
       if (signal.aborted) return ended('cancelled');
       const { code, message } = answer.error ?? { code: 'MCPV8_ERR_HEAP_NOT_FOUND', message: 'no chain' };
-      return ended('failed', failureError(FailureReason.HeapError, `${message} (${code})`));
+      return ended('failed', `${message} (${code})`);
     }
     const sandbox = await this.#pool.acquire(msg.heapMb);
     const failure = await replayChain(sandbox, answer.chain, {
@@ -261,7 +256,7 @@ export class RunnerProcess {
     if (!failure) return { sandbox };
     this.#pool.release(sandbox);
     if (failure.kind !== 'failed') return ended(failure.kind);
-    return ended('failed', failureError(FailureReason.HeapError, failure.error.message));
+    return ended('failed', failure.error.message);
   }
 
   /** Asks the parent for the chain of `heap` (root first). */

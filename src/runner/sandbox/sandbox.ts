@@ -8,7 +8,7 @@
  * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
  */
 import ivm from 'isolated-vm';
-import { effectiveHeapMb as effectiveHeapMbOf, isMcpv8Error, type OutputLevel } from '../../core/index.ts';
+import { effectiveHeapMb as effectiveHeapMbOf, type OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeOptions } from './prelude.ts';
 import { PRELUDE_FILENAME, PRELUDE_SCRIPT } from './sandbox-source.ts';
@@ -16,7 +16,7 @@ import type { Recorder } from '../recorder.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
 import { wasmInstallSource } from '../wasm-modules.ts';
-import { SandboxFacingError } from '../host/host-capability.ts';
+import { toSandboxError } from './sandbox-error.ts';
 
 const LEVELS: ReadonlySet<string> = new Set(['log', 'info', 'warn', 'error', 'debug']);
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
@@ -362,31 +362,6 @@ export class Sandbox {
   #checkIdle(b: Binding): void {
     if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
   }
-}
-
-/**
- * What the cell sees of a failed host call: the product's message under a descriptive name, and
- * nothing else (host stacks, file paths and internals must not reach user code). The prelude
- * throws it as an error created inside the isolate, so its stack points into the cell.
- */
-function toSandboxError(op: string, err: unknown): { name: string; message: string; code?: string } {
-  if (err instanceof SandboxFacingError) {
-    return { name: err.name, message: err.message, ...(err.code !== undefined && { code: err.code }) };
-  }
-  if (isMcpv8Error(err)) {
-    const name = err.code.startsWith('MCPV8_ERR_MODULE_')
-      ? 'ModuleError'
-      : err.code.startsWith('MCPV8_ERR_POLICY_')
-        ? 'PolicyError'
-        : err.code.startsWith('MCPV8_ERR_FETCH_')
-          ? 'TypeError'
-          : 'Error';
-    return { name, message: err.message, code: err.code };
-  }
-  if (err instanceof Error && err.name === 'AbortError')
-    return { name: 'AbortError', message: `${op} was aborted` };
-  process.stderr.write(`runner: host call ${op} failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  return { name: 'Error', message: `${op} failed inside the runner` };
 }
 
 /** V8 code cache of the prelude script, produced by the first sandbox of the process. */
