@@ -28,6 +28,11 @@ export interface ExecutionRecord {
   tags?: HeapTags;
   /** Tenant the execution belongs to (embedded mode: `default`). */
   namespace: string;
+  /**
+   * Where it runs or ran: the runner pod (cluster) or the node that accepted it (several embedded
+   * nodes sharing NATS). Absent: a single embedded node.
+   */
+  runner?: string;
   createdAt: string;
   startedAt?: string;
   completedAt?: string;
@@ -63,7 +68,7 @@ export interface ExecutionStore {
     namespace: string,
     id: string,
     from: readonly ExecutionStatus[],
-    patch: Partial<Pick<ExecutionRecord, 'status' | 'startedAt' | 'completedAt' | 'outcome'>>,
+    patch: Partial<Pick<ExecutionRecord, 'status' | 'startedAt' | 'completedAt' | 'outcome' | 'runner'>>,
     signal?: AbortSignal,
   ): Promise<ExecutionRecord | undefined>;
   list(query: ListExecutionsQuery, signal?: AbortSignal): Promise<ExecutionPage>;

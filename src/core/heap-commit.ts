@@ -105,8 +105,22 @@ export class RunnerHeaps<R extends { running: ReadonlyMap<string, { req: RunRequ
     this.#chains = heaps && new HeapChainLoader(heaps);
   }
 
-  /** The final outcome of a run `runner` reported with a heap; routes the heap to it when stored. */
-  async commit(runner: R, req: RunRequest, outcome: ExecutionOutcome, node: HeapNode | undefined) {
+  /**
+   * The final outcome of a run `runner` reported with a heap; routes the heap to it when stored.
+   * `storedByRunner`: a runner pod put the heap in the shared store itself (cluster), so there is
+   * nothing to store here; readers verify every node against its id, so a false claim fails there.
+   */
+  async commit(
+    runner: R,
+    req: RunRequest,
+    outcome: ExecutionOutcome,
+    node: HeapNode | undefined,
+    storedByRunner = false,
+  ) {
+    if (storedByRunner && req.persist && outcome.heap !== undefined && node === undefined) {
+      this.routes.route(outcome.heap, runner);
+      return outcome;
+    }
     const { outcome: final, committed } = await commitHeap(req, outcome, node, this.#heaps, this.#chains);
     if (committed) this.routes.route(committed, runner);
     return final;

@@ -20,6 +20,12 @@ export interface RunRequest {
    * `run` resolves, and the outcome carries its id in `heap`.
    */
   persist?: boolean;
+  /**
+   * Cluster: the Execution this run is. The runner then writes its console lines to the output
+   * log itself (JetStream, under this namespace and name), keeps its heaps under the namespace,
+   * and publishes its outcome durably; absent, lines and heaps go back to the pool.
+   */
+  execution?: { namespace: string; name: string };
 }
 
 /** Snapshot of a pool's state, for metrics and readiness. */

@@ -37,6 +37,10 @@ export const RunMessageSchema = z.object({
   heap: HeapIdSchema.optional(),
   /** Stateful: a completed cell produces a heap (reported with its journal node). */
   persist: z.boolean().default(false),
+  /** Cluster: the Execution (see RunRequest.execution). */
+  execution: z
+    .object({ namespace: z.string().min(1).max(63), name: z.string().min(1).max(253) })
+    .optional(),
 });
 export type RunMessage = z.infer<typeof RunMessageSchema>;
 
@@ -74,6 +78,8 @@ export const RunnerMessageSchema = z.discriminatedUnion('type', [
     outcome: ExecutionOutcomeSchema,
     /** The journal node of the heap a completed stateful cell produced (`outcome.heap` is its id). */
     heapNode: HeapNodeSchema.optional(),
+    /** Cluster: the runner stored the heap itself (no `heapNode` then); the pool only routes it. */
+    heapCommitted: z.boolean().optional(),
   }),
   /** The runner does not hold `heap` live and needs its chain to replay it. */
   z.object({ type: z.literal('chain-request'), executionId: ExecutionIdSchema, heap: HeapIdSchema }),
