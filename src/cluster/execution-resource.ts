@@ -182,6 +182,7 @@ export function statusOf(
     ...(generation !== undefined && { observedGeneration: generation }),
     ...(record.startedAt !== undefined && { startTime: record.startedAt }),
     ...(record.completedAt !== undefined && { completionTime: record.completedAt }),
+    ...(record.runner !== undefined && { runner: { ...kept.runner, pod: record.runner } }),
   };
   const o = record.outcome;
   if (o === undefined) {
@@ -281,6 +282,7 @@ export function recordOf(execution: Execution): ExecutionRecord {
   if (spec.tags !== undefined) record.tags = spec.tags;
   if (s.startTime !== undefined) record.startedAt = s.startTime;
   if (s.completionTime !== undefined) record.completedAt = s.completionTime;
+  if (s.runner?.pod !== undefined) record.runner = s.runner.pod;
   if (TERMINAL_STATUSES.has(status) && s.output?.bytes !== undefined) {
     record.outcome = outcomeOf(execution, status as ExecutionOutcome['status']);
   }
@@ -306,9 +308,7 @@ function outcomeOf(execution: Execution, status: ExecutionOutcome['status']): Ex
     const { message } = s.error;
     const said = s.conditions?.find((c) => c.type === ExecutionConditionType.Succeeded)?.message;
     const name = said?.endsWith(`: ${message}`) ? said.slice(0, said.length - message.length - 2) : 'Error';
-    // RunnerLost exists only in a cluster; the domain's nearest reason is RunnerCrashed.
-    const reason = s.error.reason === 'RunnerLost' ? FailureReason.RunnerCrashed : s.error.reason;
-    outcome.error = { reason, name, message };
+    outcome.error = { reason: s.error.reason, name, message };
   }
   return outcome;
 }

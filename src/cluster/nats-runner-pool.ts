@@ -11,6 +11,7 @@
  * In the last two cases the runner may still be busy with it: it is suspect and gets no work until
  * a heartbeat shows it runs no more than the pool gave it.
  */
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   FailureReason,
@@ -34,6 +35,7 @@ import {
 } from './runner-subjects.ts';
 import { subjectToken } from './nats-tokens.ts';
 import { dispatchRun, type PendingRun } from '../core/runner-dispatch.ts';
+import { allOutcomes, readStoredOutcome, StoredOutcomeSchema } from './outcome-stream.ts';
 
 export interface NatsRunnerPoolOptions {
   /** First subject token, as given to the runners. */
@@ -52,6 +54,26 @@ export interface NatsRunnerPoolOptions {
   cancelGraceMs: number;
   /** Where heaps are kept: chains are read from it, heaps of `persist` runs committed to it. */
   heaps?: HeapStore;
+  /**
+   * Runs one runner is given over its life (a RunnerPool's `executionsPerPod`); then it is
+   * retired: no more work, and `onRetired` tells its owner to discard it. Default: unlimited.
+   */
+  runsPerRunner?: number;
+  /** Called once a retired runner has nothing left to run. */
+  onRetired?: (runnerId: string) => void;
+  /** Reason of executions whose runner is lost (default RunnerCrashed; cluster: RunnerLost). */
+  lostReason?: FailureReason;
+  /** JetStream manager of the outcome stream: adopted executions look their outcome up there. */
+  outcomes?: JetStreamManager;
+}
+
+/** Optional hooks of one {@link NatsRunnerPool.run}. */
+export interface RunHooks {
+  /**
+   * Called when a runner was chosen, before the run is sent: record the assignment durably here.
+   * Resolving false (e.g. the execution was cancelled meanwhile) ends it as cancelled unsent.
+   */
+  assigned?: (runnerId: string) => Promise<boolean>;
 }
 
 export const DEFAULT_NATS_RUNNER_POOL_OPTIONS: NatsRunnerPoolOptions = {
@@ -78,6 +100,10 @@ interface Runner {
   suspect: boolean;
   running: Map<string, Pending>;
   lastSeen: number;
+  /** Runs sent to it over its life (for `runsPerRunner`). */
+  runs: number;
+  /** When the pool first heard of it (an adopted runner never heard from is lost after a while). */
+  knownAt: number;
 }
 
 /** {@link RunnerPool} over NATS; the connection belongs to the caller. */
@@ -114,6 +140,15 @@ export class NatsRunnerPool implements RunnerPool {
           if (!err) this.#onAnnouncement(parseJson(msg.data));
         },
       }),
+      // Runner pods publish cluster outcomes durably on their own subjects (outcome-stream.ts).
+      nc.subscribe(allOutcomes(prefix), {
+        callback: (err, msg) => {
+          const parsed = err ? undefined : StoredOutcomeSchema.safeParse(parseJson(msg.data));
+          if (!parsed?.success) return;
+          const runner = this.#runners.get(subjectToken(parsed.data.runnerId, 'runner id'));
+          if (runner) this.#onMessage(runner, parsed.data);
+        },
+      }),
     ];
     this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
     this.#watchdog.unref();
@@ -132,14 +167,83 @@ export class NatsRunnerPool implements RunnerPool {
     req: RunRequest,
     onOutput: (level: OutputLevel, text: string) => void,
     signal: AbortSignal,
+    hooks: RunHooks = {},
   ): Promise<ExecutionOutcome> {
     return dispatchRun(req, onOutput, signal, {
       freeRunner: () => this.#freeRunner(req.heap),
       closed: () => this.#closed,
       waiting: this.#waiting,
-      sendRun: (r, run) => this.#send(r, { type: 'run', ...run, persist: run.persist ?? false }),
+      sendRun: (r, run) => {
+        r.runs++;
+        const send = () => this.#send(r, { type: 'run', ...run, persist: run.persist ?? false });
+        if (!hooks.assigned) return send();
+        void hooks.assigned(r.id).then(
+          (ok) => (ok ? send() : this.#unsend(r, run)),
+          () => this.#unsend(r, run),
+        );
+      },
       sendCancel: (r, executionId) => this.#send(r, { type: 'cancel', executionId }),
     });
+  }
+
+  /**
+   * Takes over an execution another pool sent to `runnerId` (the previous controller's): its
+   * outcome is awaited like any other, looked up in the outcome stream first in case it came
+   * while nobody listened. If the runner turns out not to run it, or is never heard from, the
+   * execution ends failed with the lost reason; it is never sent again (never run twice).
+   */
+  adopt(
+    req: RunRequest,
+    runnerId: string,
+    startedAt: number,
+    signal: AbortSignal,
+    namespace: string,
+  ): Promise<ExecutionOutcome> {
+    const runner = this.#know(runnerId);
+    return new Promise<ExecutionOutcome>((resolve) => {
+      const pending: Pending = { req, onOutput: () => {}, startedAt, adopted: true, resolve };
+      const onAbort = () => {
+        pending.cancelledAt = Date.now();
+        this.#send(runner, { type: 'cancel', executionId: req.executionId });
+      };
+      pending.resolve = (o) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(o);
+      };
+      runner.running.set(req.executionId, pending);
+      runner.runs++;
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      void this.#storedOutcome(runner, namespace, req.executionId);
+    });
+  }
+
+  /** Changes `runsPerRunner` for runs not yet sent. */
+  set runsPerRunner(n: number | undefined) {
+    this.#opts.runsPerRunner = n;
+  }
+
+  /** Runners this pool uses: pods come and go, so their owner says which exist. */
+  setMembers(ids: readonly string[]): void {
+    const keep = new Set(ids.map((id) => subjectToken(id, 'runner id')));
+    for (const id of ids) this.#know(id);
+    for (const [token, r] of this.#runners) {
+      if (keep.has(token)) continue;
+      this.#restarts++;
+      this.#endAll(r, `the runner ${r.id} is gone`);
+      this.#runners.delete(token);
+    }
+  }
+
+  /** True once `runnerId` was given all its runs and has finished them. */
+  isRetired(runnerId: string): boolean {
+    const r = this.#runners.get(subjectToken(runnerId, 'runner id'));
+    return r !== undefined && this.#usedUp(r) && r.running.size === 0;
+  }
+
+  /** Ids of the runners that announced themselves and can take work (or do). */
+  readyRunners(): string[] {
+    return [...this.#runners.values()].filter((r) => r.ready && !r.draining).map((r) => r.id);
   }
 
   stats(): RunnerPoolStats {
@@ -159,14 +263,18 @@ export class NatsRunnerPool implements RunnerPool {
     return undefined;
   }
 
-  /** Stops using the runners (pods are the controller's to stop); running executions fail. */
-  async close(): Promise<void> {
+  /**
+   * Stops using the runners (pods are the controller's to stop); running executions are cancelled
+   * and end failed — or, with `leaveRunning`, go on on their runners for another pool to adopt.
+   */
+  async close(opts: { leaveRunning?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#watchdog);
     for (const s of this.#subs) s.unsubscribe();
     for (const r of this.#runners.values()) {
-      for (const id of r.running.keys()) this.#send(r, { type: 'cancel', executionId: id });
+      if (!opts.leaveRunning)
+        for (const id of r.running.keys()) this.#send(r, { type: 'cancel', executionId: id });
       this.#endAll(r, 'the runner pool is closed');
     }
     for (const wake of this.#waiting.splice(0)) wake();
@@ -186,6 +294,8 @@ export class NatsRunnerPool implements RunnerPool {
         suspect: false,
         running: new Map(),
         lastSeen: 0,
+        runs: 0,
+        knownAt: Date.now(),
       };
       this.#runners.set(token, runner);
     }
@@ -208,7 +318,35 @@ export class NatsRunnerPool implements RunnerPool {
   }
 
   #hasRoom(r: Runner): boolean {
-    return this.#usable(r) && r.running.size < this.#opts.concurrencyPerRunner;
+    return this.#usable(r) && !this.#usedUp(r) && r.running.size < this.#opts.concurrencyPerRunner;
+  }
+
+  #usedUp(r: Runner): boolean {
+    return this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner;
+  }
+
+  /** A run whose assignment could not be recorded: it was never sent, the runner is free again. */
+  #unsend(r: Runner, req: RunRequest): void {
+    const pending = r.running.get(req.executionId);
+    if (!pending) return;
+    r.running.delete(req.executionId);
+    r.runs--;
+    pending.resolve(cancelledOutcome(req, pending.startedAt));
+    this.#wakeOne();
+  }
+
+  /** Settles an adopted execution from the outcome stream, if its runner already published it. */
+  async #storedOutcome(runner: Runner, namespace: string, executionId: string): Promise<boolean> {
+    if (!this.#opts.outcomes) return false;
+    const stored = await readStoredOutcome(
+      this.#opts.outcomes,
+      this.#opts.subjectPrefix,
+      namespace,
+      executionId,
+    ).catch(() => undefined);
+    if (!stored || !runner.running.has(executionId)) return false;
+    this.#onMessage(runner, stored);
+    return true;
   }
 
   #onAnnouncement(raw: unknown): void {
@@ -220,6 +358,20 @@ export class NatsRunnerPool implements RunnerPool {
     const runner = known ?? this.#know(a.runnerId);
     runner.draining = a.draining;
     this.#alive(runner, a.running);
+    if (a.executions) this.#checkAdopted(runner, new Set(a.executions));
+  }
+
+  /** Adopted executions the runner says it does not run: finished unseen, or never received. */
+  #checkAdopted(runner: Runner, runs: ReadonlySet<string>): void {
+    for (const [id, p] of runner.running) {
+      if (!p.adopted || runs.has(id)) continue;
+      const namespace = p.req.execution?.namespace ?? 'default';
+      void this.#storedOutcome(runner, namespace, id).then((settled) => {
+        if (settled || runner.running.get(id) !== p) return;
+        runner.running.delete(id);
+        p.resolve(this.#lost(p, `the runner ${runner.id} does not run this execution`));
+      });
+    }
   }
 
   /** The runner was heard from; `running` is what it says it runs. */
@@ -258,8 +410,12 @@ export class NatsRunnerPool implements RunnerPool {
         if (!pending) break;
         runner.running.delete(msg.executionId);
         if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
-        else void this.#heaps.commit(runner, pending.req, msg.outcome, msg.heapNode).then(pending.resolve);
+        else
+          void this.#heaps
+            .commit(runner, pending.req, msg.outcome, msg.heapNode, msg.heapCommitted === true)
+            .then(pending.resolve);
         this.#wakeOne();
+        if (this.#usedUp(runner) && runner.running.size === 0) this.#opts.onRetired?.(runner.id);
         break;
       }
       case 'chain-request':
@@ -277,10 +433,12 @@ export class NatsRunnerPool implements RunnerPool {
   #watch(): void {
     const now = Date.now();
     for (const [token, r] of this.#runners) {
-      if (r.ready && now - r.lastSeen > this.#opts.heartbeatTimeoutMs) {
+      const silentSince = r.ready ? r.lastSeen : r.knownAt;
+      const waitedOn = r.ready || r.running.size > 0;
+      if (waitedOn && now - silentSince > this.#opts.heartbeatTimeoutMs) {
         r.ready = false;
         this.#restarts++;
-        this.#endAll(r, `the runner ${r.id} was lost (no heartbeat for ${now - r.lastSeen} ms)`);
+        this.#endAll(r, `the runner ${r.id} was lost (not heard from for ${now - silentSince} ms)`);
         // Discovered runners come and go (pods are replaced): only live ones are kept, so the
         // map stays bounded; one that announces itself again is simply discovered again.
         if (!this.#configured.has(r.id)) this.#runners.delete(token);
@@ -306,13 +464,13 @@ export class NatsRunnerPool implements RunnerPool {
   #endAll(runner: Runner, message: string): void {
     this.#heaps.routes.forget(runner);
     for (const p of runner.running.values()) {
-      p.resolve(
-        p.cancelledAt !== undefined
-          ? cancelledOutcome(p.req, p.startedAt)
-          : failedOutcome(p.req, p.startedAt, FailureReason.RunnerCrashed, message),
-      );
+      p.resolve(p.cancelledAt !== undefined ? cancelledOutcome(p.req, p.startedAt) : this.#lost(p, message));
     }
     runner.running.clear();
+  }
+
+  #lost(p: Pending, message: string): ExecutionOutcome {
+    return failedOutcome(p.req, p.startedAt, this.#opts.lostReason ?? FailureReason.RunnerCrashed, message);
   }
 
   #send(r: Runner, msg: ParentMessage): void {

@@ -46,6 +46,10 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_BODY_TOO_LARGE: define(413, 'the request body is larger than %d bytes'),
   MCPV8_ERR_CONTENT_TYPE: define(415, 'unsupported content type %s; send application/json or text/plain'),
   MCPV8_ERR_AUTH_REQUIRED: define(401, 'missing or invalid bearer token'),
+  MCPV8_ERR_AUTH_FORBIDDEN: define(403, 'forbidden: %s'),
+  MCPV8_ERR_AUTH_UNAVAILABLE: define(503, 'the bearer token could not be checked (%s); retry shortly', {
+    retryable: true,
+  }),
   MCPV8_ERR_HEAP_ID_INVALID: define(400, 'heap must be 64 lower-case hex characters, got "%s"'),
   MCPV8_ERR_HEAP_NOT_FOUND: define(404, 'no heap %s; resume from a heap id a completed execution returned'),
   MCPV8_ERR_HEAP_CORRUPT: define(500, 'stored heap %s is unusable: %s'),

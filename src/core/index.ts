@@ -14,3 +14,4 @@ export * from './heap-chain.ts';
 export * from './policy.ts';
 export * from './output-page.ts';
 export * from './list-page.ts';
+export * from './output-buffer.ts';

@@ -16,6 +16,11 @@ export interface PendingRun {
   startedAt: number;
   /** Set when a cancel was sent (the pool's watchdog escalates if the runner ignores it). */
   cancelledAt?: number;
+  /**
+   * Taken over from another pool (a controller that lost its Lease): this pool never sent the
+   * run, so it trusts the runner's word that it still runs it.
+   */
+  adopted?: boolean;
 }
 
 export interface DispatchOptions<R extends { running: Map<string, PendingRun> }> {

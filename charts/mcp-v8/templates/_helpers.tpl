@@ -60,6 +60,18 @@ Connection settings as MCP_V8_* environment (the CLI reads MCP_V8_<FLAG>). Secre
 referenced, never inlined.
 */}}
 {{- define "mcp-v8.connectionEnv" -}}
+{{ include "mcp-v8.runnerEnv" . }}
+{{- if .Values.tenants }}
+- name: MCP_V8_TENANTS
+  value: {{ .Values.tenants | toJson | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+What a runner pod needs to reach NATS, S3 and the policy endpoint (the controller copies this
+list, as JSON in MCP_V8_RUNNER_POD_ENV, into every runner pod it creates).
+*/}}
+{{- define "mcp-v8.runnerEnv" -}}
 - name: MCP_V8_NATS_URL
   value: {{ .Values.nats.url | quote }}
 {{- with .Values.nats.tokenSecret }}{{ if .name }}
@@ -92,10 +104,6 @@ referenced, never inlined.
 {{- if .Values.policy.opaUrl }}
 - name: MCP_V8_OPA_URL
   value: {{ .Values.policy.opaUrl | quote }}
-{{- end }}
-{{- if .Values.tenants }}
-- name: MCP_V8_TENANTS
-  value: {{ .Values.tenants | toJson | quote }}
 {{- end }}
 {{- end -}}
 

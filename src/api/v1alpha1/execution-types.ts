@@ -53,14 +53,11 @@ export const ExecutionConditionType = {
 export type ExecutionConditionType = (typeof ExecutionConditionType)[keyof typeof ExecutionConditionType];
 
 /**
- * Why an execution did not complete: the domain's reasons plus those only a cluster has. Stable
- * CamelCase, added and deprecated, never renamed; `status.error.reason` accepts exactly these.
+ * Why an execution did not complete (the domain's reasons; RunnerLost only happens in a
+ * cluster). Stable CamelCase, added and deprecated, never renamed; `status.error.reason` accepts
+ * exactly these.
  */
-export const ExecutionFailureReason = {
-  ...FailureReason,
-  /** The runner pod disappeared mid-run (deleted, evicted, node lost). */
-  RunnerLost: 'RunnerLost',
-} as const;
+export const ExecutionFailureReason = FailureReason;
 export type ExecutionFailureReason = (typeof ExecutionFailureReason)[keyof typeof ExecutionFailureReason];
 
 /** Reasons of the Succeeded condition while it is Unknown, and when it is True. */

@@ -59,6 +59,11 @@ export const FailureReason = {
   OutOfMemory: 'OutOfMemory',
   /** The runner process died for another reason (killed, crashed). */
   RunnerCrashed: 'RunnerCrashed',
+  /**
+   * Cluster: the runner pod disappeared mid-run (deleted, evicted, its node lost) or stopped
+   * answering; the execution did not run to its end and is not retried.
+   */
+  RunnerLost: 'RunnerLost',
   /** The wall-clock limit passed. */
   Timeout: 'Timeout',
   /** A caller cancelled the execution. */

@@ -1,0 +1,83 @@
+/**
+ * How the cluster roles (gateway, controller, runner pods) reach NATS and S3: read from the
+ * MCP_V8_* environment the chart sets, validated once. Credentials are never read here: the NATS
+ * token is passed on as given (from a Secret), S3 keys come from the AWS SDK's default chain.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { Mcpv8Error } from '../core/index.ts';
+import { TenantHeapStores } from './tenant-heap-stores.ts';
+
+const Bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
+
+const EnvSchema = z.object({
+  MCP_V8_NATS_URL: z.string().min(1, 'MCP_V8_NATS_URL is required'),
+  MCP_V8_NATS_TOKEN: z.string().optional(),
+  MCP_V8_S3_BUCKET: z.string().optional(),
+  MCP_V8_S3_ENDPOINT: z.url().optional(),
+  MCP_V8_S3_PREFIX: z.string().default(''),
+  MCP_V8_S3_REGION: z.string().default('us-east-1'),
+  MCP_V8_S3_FORCE_PATH_STYLE: Bool.default(false),
+});
+
+export interface S3Settings {
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+export interface ConnectionSettings {
+  nats: { url: string; token?: string };
+  /** Absent: no heaps (stateless). */
+  s3?: S3Settings;
+}
+
+/** @throws MCPV8_ERR_CONFIG_INVALID naming every bad variable. */
+export function connectionSettings(env: NodeJS.ProcessEnv): ConnectionSettings {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [problems]);
+  }
+  const e = parsed.data;
+  return {
+    nats: { url: e.MCP_V8_NATS_URL, ...(e.MCP_V8_NATS_TOKEN && { token: e.MCP_V8_NATS_TOKEN }) },
+    ...(e.MCP_V8_S3_BUCKET && {
+      s3: {
+        bucket: e.MCP_V8_S3_BUCKET,
+        prefix: e.MCP_V8_S3_PREFIX,
+        ...(e.MCP_V8_S3_ENDPOINT !== undefined && { endpoint: e.MCP_V8_S3_ENDPOINT }),
+        region: e.MCP_V8_S3_REGION,
+        forcePathStyle: e.MCP_V8_S3_FORCE_PATH_STYLE,
+      },
+    }),
+  };
+}
+
+/** Connects to NATS; reconnects forever (a role outlives NATS restarts). */
+export function connectNats(settings: ConnectionSettings, name: string): Promise<NatsConnection> {
+  return connect({
+    servers: settings.nats.url,
+    name,
+    maxReconnectAttempts: -1,
+    ...(settings.nats.token !== undefined && { token: settings.nats.token }),
+  });
+}
+
+/** Per-tenant heap stores over the S3 settings; undefined when no bucket is set. */
+export function tenantHeapStores(settings: ConnectionSettings): TenantHeapStores | undefined {
+  const s3 = settings.s3;
+  if (!s3) return undefined;
+  const client = new S3Client({
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+  });
+  return new TenantHeapStores({ client, bucket: s3.bucket, prefix: s3.prefix });
+}

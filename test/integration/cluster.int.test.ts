@@ -1,0 +1,267 @@
+// Cluster mode end to end on the harness: the chart's RBAC and settings, two controller
+// replicas (Lease), the gateway, runner pods run by a fake kubelet as local `mcp-v8 runner`
+// processes, real NATS JetStream, MinIO and kube-apiserver. Every process acts with its
+// ServiceAccount's token, never as admin; the test reads and writes as admin (kubectl).
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Execution } from '../../src/api/v1alpha1/index.ts';
+import { startClusterDeployment, waitFor, type ClusterDeployment } from '../harness/cluster-deployment.ts';
+import { kubeApi } from '../harness/kube-api.ts';
+import { s3TestClient } from '../harness/s3-client.ts';
+
+const services = inject('services');
+const kube = services.kube!;
+let cluster: ClusterDeployment;
+
+const EXEC = (ns: string, name = '') =>
+  `/apis/mcpv8.dev/v1alpha1/namespaces/${ns}/executions${name ? `/${name}` : ''}`;
+
+beforeAll(async () => {
+  cluster = await startClusterDeployment({ services, replicas: 2 });
+}, 240_000);
+
+afterAll(async () => {
+  await cluster?.close();
+}, 60_000);
+
+let seq = 0;
+/** `kubectl apply` of an Execution (server-side apply, as admin). */
+async function applyExecution(ns: string, spec: Record<string, unknown>): Promise<string> {
+  const name = `e${Date.now().toString(36)}${seq++}`;
+  const res = await kubeApi(kube, 'PATCH', `${EXEC(ns, name)}?fieldManager=kubectl&force=true`, {
+    body: { apiVersion: 'mcpv8.dev/v1alpha1', kind: 'Execution', metadata: { name }, spec },
+    contentType: 'application/apply-patch+yaml',
+  });
+  expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+  return name;
+}
+
+async function getExecution(ns: string, name: string): Promise<Execution | undefined> {
+  const res = await kubeApi<Execution>(kube, 'GET', EXEC(ns, name));
+  return res.status === 200 ? res.body : undefined;
+}
+
+async function waitPhase(ns: string, name: string, phases: string[], timeoutMs = 60_000): Promise<Execution> {
+  let last: Execution | undefined;
+  try {
+    await waitFor(
+      async () => phases.includes((last = await getExecution(ns, name))?.status?.phase ?? ''),
+      timeoutMs,
+      `${ns}/${name} to reach ${phases.join('|')}`,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last?.status)}`);
+  }
+  return last!;
+}
+
+async function mcpClient(token: string): Promise<Client> {
+  const client = new Client({ name: 'cluster-test', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${cluster.gatewayUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>) {
+  const res = await client.callTool({ name, arguments: args });
+  expect(res.isError, JSON.stringify(res.content)).toBeFalsy();
+  return res.structuredContent as Record<string, unknown>;
+}
+
+async function runnerPods(): Promise<Array<{ name: string; deleting: boolean }>> {
+  const res = await kubeApi<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(
+    kube,
+    'GET',
+    `/api/v1/namespaces/${cluster.namespace}/pods?labelSelector=mcpv8.dev/runner-pool`,
+  );
+  return res.body.items.map((p) => ({ name: p.metadata.name, deleting: !!p.metadata.deletionTimestamp }));
+}
+
+describe('cluster mode', () => {
+  it('runs a kubectl-applied Execution to Succeeded, with phase and reason in the printer columns', async () => {
+    const [tenant] = cluster.tenants;
+    const name = await applyExecution(tenant!.namespace, { code: '6 * 7' });
+    const done = await waitPhase(tenant!.namespace, name, ['Succeeded', 'Failed', 'TimedOut', 'Cancelled']);
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(done.status?.result).toBe('42');
+    expect(done.status?.runner?.pod).toMatch(/^default-/);
+    const table = await kubeApi<{
+      columnDefinitions: Array<{ name: string }>;
+      rows: Array<{ cells: unknown[] }>;
+    }>(kube, 'GET', EXEC(tenant!.namespace, name), {
+      accept: 'application/json;as=Table;g=meta.k8s.io;v=v1',
+    });
+    const columns = table.body.columnDefinitions.map((c) => c.name);
+    const cells = table.body.rows[0]!.cells;
+    expect(cells[columns.indexOf('Phase')]).toBe('Succeeded');
+    expect(cells[columns.indexOf('Reason')]).toBe('Succeeded');
+  }, 90_000);
+
+  it('runs run_js through the gateway: Execution created, output while running, heap in S3, resumed on another pod', async () => {
+    const [tenant] = cluster.tenants;
+    const client = await mcpClient(tenant!.token);
+    try {
+      const started = await call(client, 'run_js', {
+        code: 'var count = 41; for (let i = 0; i < 6; i++) { console.log("tick " + i); await new Promise((r) => setTimeout(r, 400)); } count',
+      });
+      const id = started.execution_id as string;
+      expect(await getExecution(tenant!.namespace, id)).toBeDefined();
+      // Output is readable while the execution is still running.
+      let midRun: Record<string, unknown> | undefined;
+      await waitFor(
+        async () => {
+          midRun = await call(client, 'get_execution_output', { execution_id: id });
+          return typeof midRun.data === 'string' && midRun.data.includes('tick 1');
+        },
+        30_000,
+        'output while running',
+      );
+      expect(midRun!.status).toBe('running');
+      const first = await waitPhase(tenant!.namespace, id, ['Succeeded', 'Failed']);
+      expect(first.status?.phase, JSON.stringify(first.status)).toBe('Succeeded');
+      const heap = first.status?.heap;
+      expect(heap).toMatch(/^[0-9a-f]{64}$/);
+      const objects = await s3TestClient(services.s3!).send(
+        new ListObjectsV2Command({ Bucket: `heaps-${cluster.namespace.slice('mcpv8-cl-'.length)}` }),
+      );
+      expect(objects.Contents?.map((o) => o.Key)).toContain(`${tenant!.namespace}/${heap}.json`);
+
+      const next = await call(client, 'run_js', { code: 'count + 1', heap });
+      const second = await waitPhase(tenant!.namespace, next.execution_id as string, ['Succeeded', 'Failed']);
+      expect(second.status?.phase, JSON.stringify(second.status)).toBe('Succeeded');
+      expect(second.status?.result).toBe('42');
+      // Per-execution pods: the resume ran on a fresh pod, replaying the heap from S3.
+      expect(second.status?.runner?.pod).not.toBe(first.status?.runner?.pod);
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
+
+  it('cancels through MCP and through kubectl patch, and times out', async () => {
+    const [tenant] = cluster.tenants;
+    const ns = tenant!.namespace;
+    const client = await mcpClient(tenant!.token);
+    try {
+      const viaMcp = await call(client, 'run_js', { code: 'while (true) {}', execution_timeout_secs: 120 });
+      await waitPhase(ns, viaMcp.execution_id as string, ['Running']);
+      await call(client, 'cancel_execution', { execution_id: viaMcp.execution_id });
+      expect(
+        (await waitPhase(ns, viaMcp.execution_id as string, ['Cancelled', 'Failed'])).status?.phase,
+      ).toBe('Cancelled');
+    } finally {
+      await client.close();
+    }
+    const viaKubectl = await applyExecution(ns, { code: 'while (true) {}', limits: { timeoutSeconds: 120 } });
+    await waitPhase(ns, viaKubectl, ['Running']);
+    const patched = await kubeApi(kube, 'PATCH', EXEC(ns, viaKubectl), {
+      body: { spec: { cancelRequested: true } },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(patched.status).toBe(200);
+    expect((await waitPhase(ns, viaKubectl, ['Cancelled', 'Failed'])).status?.phase).toBe('Cancelled');
+
+    const slow = await applyExecution(ns, { code: 'while (true) {}', limits: { timeoutSeconds: 1 } });
+    const timedOut = await waitPhase(ns, slow, ['TimedOut', 'Failed', 'Succeeded']);
+    expect(timedOut.status?.phase).toBe('TimedOut');
+    expect(timedOut.status?.error?.reason).toBe('Timeout');
+  }, 180_000);
+
+  it('fails an execution whose runner pod is deleted with RunnerLost within seconds, and refills the pool', async () => {
+    const ns = cluster.tenants[0]!.namespace;
+    const name = await applyExecution(ns, { code: 'while (true) {}', limits: { timeoutSeconds: 120 } });
+    const running = await waitPhase(ns, name, ['Running']);
+    const pod = running.status!.runner!.pod!;
+    const deletedAt = Date.now();
+    const del = await kubeApi(
+      kube,
+      'DELETE',
+      `/api/v1/namespaces/${cluster.namespace}/pods/${pod}?gracePeriodSeconds=0`,
+    );
+    expect(del.status).toBeLessThan(300);
+    const lost = await waitPhase(ns, name, ['Failed', 'Succeeded', 'Cancelled', 'TimedOut'], 20_000);
+    expect(lost.status?.phase).toBe('Failed');
+    expect(lost.status?.error?.reason).toBe('RunnerLost');
+    expect(Date.now() - deletedAt).toBeLessThan(15_000);
+    await waitFor(
+      async () => (await runnerPods()).filter((p) => !p.deleting).length === 2,
+      30_000,
+      'the pool back at 2 pods',
+    );
+  }, 120_000);
+
+  it('finishes every execution exactly once when the leading controller is killed', async () => {
+    const ns = cluster.tenants[1]!.namespace;
+    const leader = await cluster.leader();
+    expect(leader).toBeDefined();
+    const names = [];
+    for (let i = 0; i < 3; i++) {
+      names.push(
+        await applyExecution(ns, {
+          code: `console.log("ran ${i}"); await new Promise((r) => setTimeout(r, 2500)); ${i}`,
+        }),
+      );
+    }
+    await waitPhase(ns, names[0]!, ['Running']);
+    cluster.controllers.get(leader!)!.kill('SIGKILL');
+    // One more submitted while nobody leads.
+    names.push(await applyExecution(ns, { code: 'console.log("ran 3"); 3' }));
+    await waitFor(
+      async () => {
+        const now = await cluster.leader();
+        return now !== undefined && now !== leader;
+      },
+      30_000,
+      'another replica to take the Lease',
+    );
+    const client = await mcpClient(cluster.tenants[1]!.token);
+    try {
+      for (const [i, name] of names.entries()) {
+        const done = await waitPhase(ns, name, ['Succeeded', 'Failed', 'Cancelled', 'TimedOut'], 90_000);
+        expect(done.status?.phase, `${name}: ${JSON.stringify(done.status)}`).toBe('Succeeded');
+        expect(done.status?.result).toBe(String(i));
+        const out = await call(client, 'get_execution_output', { execution_id: name });
+        // Run once: its one line is there exactly once.
+        expect((out.data as string).split('\n').filter((l) => l === `ran ${i}`)).toHaveLength(1);
+      }
+    } finally {
+      await client.close();
+    }
+  }, 180_000);
+
+  it('keeps tenants apart: B cannot read A’s executions', async () => {
+    const [a, b] = cluster.tenants;
+    const asA = await fetch(`${cluster.gatewayUrl}/api/exec?wait=30`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a!.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ code: '"secret of A"' }),
+    });
+    expect(asA.status).toBeLessThan(300);
+    const created = (await asA.json()) as { execution_id: string };
+    const asB = await fetch(`${cluster.gatewayUrl}/api/executions/${created.execution_id}`, {
+      headers: { authorization: `Bearer ${b!.token}` },
+    });
+    expect(asB.status).toBe(404);
+    const listB = await fetch(`${cluster.gatewayUrl}/api/executions`, {
+      headers: { authorization: `Bearer ${b!.token}` },
+    });
+    expect(await listB.text()).not.toContain(created.execution_id);
+    const outputB = await fetch(`${cluster.gatewayUrl}/api/executions/${created.execution_id}/output`, {
+      headers: { authorization: `Bearer ${b!.token}` },
+    });
+    expect(outputB.status).toBe(404);
+    const noToken = await fetch(`${cluster.gatewayUrl}/api/executions`);
+    expect(noToken.status).toBe(401);
+  }, 60_000);
+
+  it('deletes finished Executions after their TTL', async () => {
+    const ns = cluster.tenants[0]!.namespace;
+    const name = await applyExecution(ns, { code: '1', ttlSecondsAfterFinished: 2 });
+    await waitPhase(ns, name, ['Succeeded']);
+    await waitFor(async () => (await getExecution(ns, name)) === undefined, 20_000, 'the TTL deletion');
+  }, 60_000);
+});
