@@ -33,12 +33,7 @@ import {
   type ExecutionSpec,
   type ExecutionStatus as ExecutionResourceStatus,
 } from '../api/v1alpha1/index.ts';
-import {
-  FailureReason,
-  TERMINAL_STATUSES,
-  type ExecutionOutcome,
-  type ExecutionStatus,
-} from '../core/api/execution.ts';
+import { TERMINAL_STATUSES, type ExecutionOutcome, type ExecutionStatus } from '../core/api/execution.ts';
 import { effectiveHeapMb } from '../core/api/outcome.ts';
 import type { ExecutionRecord } from '../core/execution-store.ts';
 

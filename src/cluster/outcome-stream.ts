@@ -20,7 +20,7 @@ const OUTCOME_MAX_AGE_NS = 24 * 3600 * 1e9;
 export const StoredOutcomeSchema = z.object({
   type: z.literal('outcome'),
   /** The run's execution id (the pool's key). */
-  executionId: z.string().min(1).max(128),
+  executionId: z.string().min(1).max(320),
   runnerId: z.string().min(1).max(253),
   outcome: ExecutionOutcomeSchema,
   /** The runner stored `outcome.heap` in the shared heap store itself. */

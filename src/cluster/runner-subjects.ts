@@ -53,6 +53,6 @@ export const RunnerAnnouncementSchema = z.object({
    * The execution ids it runs now (bounded by its concurrency), so a pool that takes over can
    * tell an adopted execution the runner still runs from one it never received.
    */
-  executions: z.array(z.string().min(1).max(128)).max(64).optional(),
+  executions: z.array(z.string().min(1).max(320)).max(64).optional(),
 });
 export type RunnerAnnouncement = z.infer<typeof RunnerAnnouncementSchema>;

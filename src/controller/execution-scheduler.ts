@@ -2,6 +2,10 @@
  * Embedded-mode scheduling: a bounded FIFO of queued executions, at most `maxConcurrent`
  * running on the RunnerPool, each status change written to the ExecutionStore as a
  * compare-and-set transition (so a cancellation always sticks), console lines to the OutputLog.
+ *
+ * Several nodes sharing one store (multi-node embedded): each node runs what it accepted and
+ * stamps its id on the record (`runner`); it recovers only its own records after a restart, and
+ * cancels another node's running execution by asking that node (see {@link SchedulerNode}).
  */
 import {
   FailureReason,
@@ -18,7 +22,7 @@ import {
   type RunnerPool,
 } from '../core/index.ts';
 import type { ExecutionEvents } from './execution-events.ts';
-import { OutputBuffer } from './output-buffer.ts';
+import { OutputBuffer } from '../core/index.ts';
 
 export interface ExecutionSchedulerOptions {
   store: ExecutionStore;
@@ -38,6 +42,23 @@ export interface ExecutionSchedulerOptions {
   sessions?: { log: SessionLog; tags: HeapTagStore };
   /** Told when executions start and end (metrics). */
   observer?: { observeStart(queuedMs: number): void; observeOutcome(outcome: ExecutionOutcome): void };
+  /** Multi-node: this node, when several share the store (absent: the only node). */
+  node?: SchedulerNode;
+}
+
+/** This node among several sharing one ExecutionStore. */
+export interface SchedulerNode {
+  /** Written to `record.runner` of what this node runs. */
+  id: string;
+  /**
+   * Asks node `owner` to cancel an execution it runs: `settled` once it has ended there,
+   * `not-running` when the owner does not run it, `unreachable` when no node answered.
+   */
+  cancelRemote(
+    owner: string,
+    namespace: string,
+    id: string,
+  ): Promise<'settled' | 'not-running' | 'unreachable'>;
 }
 
 interface Queued {
@@ -57,10 +78,12 @@ export class ExecutionScheduler {
 
   /**
    * Fails the executions a previous process left queued or running (their runner is gone), so
-   * no record stays "running" forever after a crash or restart.
+   * no record stays "running" forever after a crash or restart. With several nodes, only this
+   * node's own: another node's are alive (or that node recovers them when it restarts).
    */
   async recover(): Promise<number> {
-    const unfinished = await this.#opts.store.listUnfinished();
+    const owner = this.#opts.node?.id;
+    const unfinished = (await this.#opts.store.listUnfinished()).filter((r) => r.runner === owner);
     for (const r of unfinished) {
       const error = failureError(
         FailureReason.RunnerCrashed,
@@ -91,26 +114,52 @@ export class ExecutionScheduler {
   }
 
   /**
-   * Cancels a queued or running execution. Resolves with the record as it ends up.
+   * Cancels a queued or running execution. Resolves with the record as it ends up. Another
+   * node's running execution is cancelled by that node; one whose node is gone, here.
    * @throws MCPV8_ERR_EXEC_NOT_FOUND, MCPV8_ERR_EXEC_FINISHED.
    */
   async cancel(namespace: string, id: string): Promise<ExecutionRecord> {
     const current = await this.#opts.store.get(namespace, id);
     if (!current) throw new Mcpv8Error('MCPV8_ERR_EXEC_NOT_FOUND', [id]);
-    const i = this.#queue.findIndex((q) => q.record.id === id && q.record.namespace === namespace);
-    if (i >= 0) {
-      this.#queue.splice(i, 1);
-      const done = await this.#finish(current, ['queued'], cancelledOutcome(current, 0));
-      if (done) return done;
-    }
-    const running = this.#running.get(key(namespace, id));
-    if (running) {
-      running.abort();
-      await this.#done.get(key(namespace, id));
-      return (await this.#opts.store.get(namespace, id)) ?? current;
+    if (await this.cancelLocal(namespace, id)) return (await this.#opts.store.get(namespace, id)) ?? current;
+    const node = this.#opts.node;
+    if (node) {
+      // Queued on another node: the compare-and-set cancels it there too (its run will not start).
+      if (current.status === 'queued') {
+        const done = await this.#finish(current, ['queued'], cancelledOutcome(current, 0));
+        if (done) return done;
+      }
+      const latest = await this.#opts.store.get(namespace, id);
+      if (latest?.status === 'running') {
+        if (latest.runner !== undefined && latest.runner !== node.id) {
+          const asked = await node.cancelRemote(latest.runner, namespace, id);
+          if (asked === 'settled') return (await this.#opts.store.get(namespace, id)) ?? latest;
+        }
+        // No node runs it (its node is gone): end it here. Compare-and-set, so a late report
+        // of a node that was only unreachable cannot overwrite it.
+        const done = await this.#finish(latest, ['running'], cancelledOutcome(latest, 0));
+        if (done) return done;
+      }
     }
     const latest = (await this.#opts.store.get(namespace, id)) ?? current;
     throw new Mcpv8Error('MCPV8_ERR_EXEC_FINISHED', [id, latest.status]);
+  }
+
+  /**
+   * Cancels an execution queued or running in this process and resolves once it has settled;
+   * false when this process does not hold it.
+   */
+  async cancelLocal(namespace: string, id: string): Promise<boolean> {
+    const i = this.#queue.findIndex((q) => q.record.id === id && q.record.namespace === namespace);
+    if (i >= 0) {
+      const [{ record }] = this.#queue.splice(i, 1) as [Queued];
+      if (await this.#finish(record, ['queued'], cancelledOutcome(record, 0))) return true;
+    }
+    const running = this.#running.get(key(namespace, id));
+    if (!running) return false;
+    running.abort();
+    await this.#done.get(key(namespace, id));
+    return true;
   }
 
   /** Resolves when the execution is no longer running in this process (for tests and waits). */
@@ -151,6 +200,7 @@ export class ExecutionScheduler {
     const started = await this.#opts.store.transition(record.namespace, record.id, ['queued'], {
       status: 'running',
       startedAt: now().toISOString(),
+      ...(this.#opts.node && { runner: this.#opts.node.id }),
     });
     if (!started) return; // cancelled while it waited
     this.#opts.observer?.observeStart(Date.parse(started.startedAt!) - Date.parse(record.createdAt));

@@ -20,7 +20,8 @@ export const MAX_CELL_CHARS = 1 << 20;
 /** Largest console record carried in one message (characters). */
 export const MAX_OUTPUT_TEXT_CHARS = 1 << 20;
 
-const ExecutionIdSchema = z.string().min(1).max(128);
+/** Up to `<namespace>/<name>` of a cluster Execution (63 + 1 + 253). */
+const ExecutionIdSchema = z.string().min(1).max(320);
 
 export const RunMessageSchema = z.object({
   type: z.literal('run'),
@@ -38,9 +39,7 @@ export const RunMessageSchema = z.object({
   /** Stateful: a completed cell produces a heap (reported with its journal node). */
   persist: z.boolean().default(false),
   /** Cluster: the Execution (see RunRequest.execution). */
-  execution: z
-    .object({ namespace: z.string().min(1).max(63), name: z.string().min(1).max(253) })
-    .optional(),
+  execution: z.object({ namespace: z.string().min(1).max(63), name: z.string().min(1).max(253) }).optional(),
 });
 export type RunMessage = z.infer<typeof RunMessageSchema>;
 

@@ -7,7 +7,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,8 +119,8 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.pipe(out);
-    child.stderr!.pipe(out);
+    child.stdout.pipe(out);
+    child.stderr.pipe(out);
     children.push(child);
     return child;
   };
@@ -174,7 +182,9 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       await Promise.all(
         children.map((c) =>
-          c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)),
+          c.exitCode !== null || c.signalCode !== null
+            ? Promise.resolve()
+            : new Promise<void>((r) => c.once('exit', () => r())),
         ),
       );
       await kubelet.stop();
@@ -196,7 +206,7 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
   } catch (err) {
     const gatewayLog = deployment.logOf('gateway').slice(-4000);
     await deployment.close();
-    throw new Error(`${(err as Error).message}\n--- gateway log ---\n${gatewayLog}`);
+    throw new Error(`${(err as Error).message}\n--- gateway log ---\n${gatewayLog}`, { cause: err });
   }
   return deployment;
 }

@@ -52,7 +52,7 @@ async function waitPhase(ns: string, name: string, phases: string[], timeoutMs =
       `${ns}/${name} to reach ${phases.join('|')}`,
     );
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last?.status)}`);
+    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last?.status)}`, { cause: err });
   }
   return last!;
 }
