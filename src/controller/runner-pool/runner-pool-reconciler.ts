@@ -1,0 +1,319 @@
+/**
+ * Keeps each RunnerPool at `spec.replicas` warm runner pods (key `<namespace>/<pool name>`):
+ * deletes pods that exited or are used up, creates the missing ones without over-creating while
+ * the cache lags ({@link Expectations}), deletes the surplus on scale-down (not-ready pods first),
+ * tells the runner side which pods belong to the pool, and writes the pool's status.
+ */
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { RunnerPool } from '../../api/v1alpha1/index.ts';
+import type { EventRecorder, EventType } from '../events/event-recorder.ts';
+import type { Informer } from '../runtime/informer.ts';
+import { objectKey, parseKey } from '../runtime/keys.ts';
+import { TerminalError, type ReconcileResult, type Reconciler } from '../runtime/reconciler.ts';
+import { Expectations } from './expectations.ts';
+import {
+  MAX_POOL_NAME_LENGTH,
+  RUNNER_POOL_LABEL,
+  buildRunnerPod,
+  type RunnerPodSettings,
+} from './runner-pod.ts';
+import { kubeRunnerPoolApi, type RunnerPoolApi } from './runner-pool-api.ts';
+import { computeStatus, statusChanged } from './runner-pool-status.ts';
+
+/** Reasons of the events the RunnerPool reconciler records (a fixed vocabulary). */
+export const RunnerPoolEventReason = {
+  PodCreated: 'PodCreated',
+  PodCreateFailed: 'PodCreateFailed',
+  /** Deleted as surplus after a scale-down. */
+  PodDeleted: 'PodDeleted',
+  PodDeleteFailed: 'PodDeleteFailed',
+  /** Deleted because it ran its share of executions. */
+  PodRetired: 'PodRetired',
+  /** Deleted because it exited (Succeeded or Failed). */
+  PodFinished: 'PodFinished',
+  InvalidSpec: 'InvalidSpec',
+} as const;
+export type RunnerPoolEventReason = (typeof RunnerPoolEventReason)[keyof typeof RunnerPoolEventReason];
+
+/** What the execution side tells the pool side, and is told back. */
+export interface RunnerPoolHooks {
+  /** Pods of the pool whose runner announced itself over NATS. */
+  readyRunners(poolKey: string): number;
+  /** The pod ran its `executionsPerPod` and is idle: delete it. */
+  isRetired(podName: string): boolean;
+  /** The pool's live pods after each reconcile (so the NATS runner pool knows its members). */
+  onMembers(poolKey: string, podNames: string[]): void;
+}
+
+/** The cache reads the reconciler needs (an {@link Informer} fits). */
+export type PodCache = Pick<Informer<V1Pod>, 'list' | 'addEventHandler'>;
+export type PoolCache = Pick<Informer<RunnerPool>, 'get'>;
+
+/** Options of a {@link RunnerPoolReconciler}. */
+export interface RunnerPoolReconcilerOptions {
+  kubeConfig: KubeConfig;
+  /** Pods labelled `mcpv8.dev/runner-pool` (the controller's namespace). */
+  pods: PodCache;
+  pools: PoolCache;
+  settings: RunnerPodSettings;
+  hooks: RunnerPoolHooks;
+  events?: EventRecorder;
+  expectations?: Expectations;
+  /** Creates at most this many pods per reconcile (default 20); the rest come on the next one. */
+  maxCreatesPerReconcile?: number;
+  /** While fewer runners are ready than wanted, look again after this long, ms (default 5 000). */
+  notReadyPollMs?: number;
+  /** Overrides `kubeConfig`'s API calls (tests). */
+  api?: RunnerPoolApi;
+  log?: Pick<Logger, 'debug' | 'info' | 'warn'>;
+}
+
+/** The pool key (`<namespace>/<pool name>`) of a runner pod, for enqueueing from the pod informer. */
+export function poolKeyOfPod(pod: V1Pod): string | undefined {
+  const pool = pod.metadata?.labels?.[RUNNER_POOL_LABEL];
+  const namespace = pod.metadata?.namespace;
+  return pool && namespace ? `${namespace}/${pool}` : undefined;
+}
+
+const isFinished = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+
+/** Reconciles RunnerPools; see the module comment. */
+export class RunnerPoolReconciler implements Reconciler {
+  readonly #pods: PodCache;
+  readonly #pools: PoolCache;
+  readonly #settings: RunnerPodSettings;
+  readonly #hooks: RunnerPoolHooks;
+  readonly #events: EventRecorder | undefined;
+  readonly #expectations: Expectations;
+  readonly #api: RunnerPoolApi;
+  readonly #maxCreates: number;
+  readonly #pollMs: number;
+  readonly #log: RunnerPoolReconcilerOptions['log'];
+
+  constructor(opts: RunnerPoolReconcilerOptions) {
+    this.#pods = opts.pods;
+    this.#pools = opts.pools;
+    this.#settings = opts.settings;
+    this.#hooks = opts.hooks;
+    this.#events = opts.events;
+    this.#expectations = opts.expectations ?? new Expectations();
+    this.#api = opts.api ?? kubeRunnerPoolApi(opts.kubeConfig);
+    this.#maxCreates = opts.maxCreatesPerReconcile ?? 20;
+    this.#pollMs = opts.notReadyPollMs ?? 5000;
+    this.#log = opts.log;
+    // Settle expectations as soon as the cache shows the change (before the next reconcile).
+    this.#pods.addEventHandler({
+      onAdd: (pod) => this.#observe(pod, 'add'),
+      onDelete: (pod) => this.#observe(pod, 'delete'),
+    });
+  }
+
+  async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult | void> {
+    const pool = this.#pools.get(key);
+    if (!pool || pool.metadata?.deletionTimestamp) {
+      // Gone or going: the garbage collector removes its pods (they carry an ownerReference).
+      this.#expectations.forget(key);
+      this.#hooks.onMembers(key, []);
+      return;
+    }
+    const { namespace, name } = parseKey(key);
+    if (name.length > MAX_POOL_NAME_LENGTH) {
+      const message = `the pool's name is longer than ${MAX_POOL_NAME_LENGTH} characters, so it cannot label its pods`;
+      this.#record(pool, 'Warning', RunnerPoolEventReason.InvalidSpec, message);
+      await this.#writeStatus(pool, { live: 0, readyRunners: 0, invalid: message }, signal);
+      throw new TerminalError(`RunnerPool ${key}: ${message}`);
+    }
+
+    const owned = this.#ownedPods(pool, namespace);
+    const inCache = new Set(owned.map((p) => p.metadata!.name!));
+    for (const podName of this.#expectations.pendingCreates(key)) {
+      if (inCache.has(podName)) this.#expectations.creationObserved(key, podName);
+    }
+    for (const podName of this.#expectations.pendingDeletes(key)) {
+      if (!inCache.has(podName)) this.#expectations.deletionObserved(key, podName);
+    }
+    const deleting = this.#expectations.pendingDeletes(key);
+
+    const live: V1Pod[] = [];
+    const cleanup: { pod: V1Pod; reason: RunnerPoolEventReason; note: string }[] = [];
+    for (const pod of owned) {
+      const podName = pod.metadata!.name!;
+      if (pod.metadata?.deletionTimestamp || deleting.has(podName)) continue;
+      if (isFinished(pod)) {
+        cleanup.push({
+          pod,
+          reason: RunnerPoolEventReason.PodFinished,
+          note: `pod ${podName} exited (${pod.status!.phase})`,
+        });
+      } else if (this.#hooks.isRetired(podName)) {
+        cleanup.push({
+          pod,
+          reason: RunnerPoolEventReason.PodRetired,
+          note: `pod ${podName} ran its executions`,
+        });
+      } else {
+        live.push(pod);
+      }
+    }
+
+    const desired = pool.spec.replicas;
+    const surplus = live.length - desired;
+    const victims = surplus > 0 ? pickVictims(live, surplus) : [];
+    for (const pod of victims) {
+      cleanup.push({
+        pod,
+        reason: RunnerPoolEventReason.PodDeleted,
+        note: `scaled down to ${desired}: deleted pod ${pod.metadata!.name!}`,
+      });
+    }
+    const members = live.filter((p) => !victims.includes(p)).map((p) => p.metadata!.name!);
+    // Members first: a pod about to be deleted must not be handed new work.
+    this.#hooks.onMembers(key, members);
+
+    const errors: unknown[] = [];
+    await Promise.all(
+      cleanup.map((c) =>
+        this.#deletePod(key, pool, c.pod, c.reason, c.note, signal).catch(
+          (err: unknown) => void errors.push(err),
+        ),
+      ),
+    );
+
+    const pendingCreates = this.#expectations.pendingCreates(key).size;
+    const missing = Math.min(desired - members.length - pendingCreates, this.#maxCreates);
+    if (missing > 0) {
+      const results = await Promise.allSettled(
+        Array.from({ length: missing }, () => this.#createPod(key, pool, signal)),
+      );
+      for (const r of results) if (r.status === 'rejected') errors.push(r.reason);
+    }
+    if (signal.aborted) return;
+    // The first error decides the retry (a 409 recomputes at once); status waits for success.
+    if (errors.length > 0) throw errors[0];
+
+    const readyRunners = this.#hooks.readyRunners(key);
+    const status = await this.#writeStatus(pool, { live: members.length, readyRunners }, signal);
+    const expiry = this.#expectations.nextExpiryMs(key);
+    const notReady = (status.readyReplicas ?? 0) < desired;
+    const after = [expiry === undefined ? undefined : expiry + 1, notReady ? this.#pollMs : undefined]
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => a - b)[0];
+    return after === undefined ? undefined : { requeueAfterMs: after };
+  }
+
+  /** Pods of this pool: the label and, so a same-named older pool's pods are left to the GC, its uid. */
+  #ownedPods(pool: RunnerPool, namespace: string): V1Pod[] {
+    const name = pool.metadata!.name!;
+    const uid = pool.metadata!.uid;
+    return this.#pods
+      .list(namespace)
+      .filter(
+        (p) =>
+          p.metadata?.labels?.[RUNNER_POOL_LABEL] === name &&
+          (p.metadata.ownerReferences ?? []).some((o) => o.controller === true && o.uid === uid),
+      );
+  }
+
+  async #createPod(key: string, pool: RunnerPool, signal: AbortSignal): Promise<void> {
+    const pod = buildRunnerPod(pool, this.#settings);
+    const podName = pod.metadata!.name!;
+    this.#expectations.expectCreate(key, podName);
+    try {
+      await this.#api.createPod(pod, signal);
+    } catch (err) {
+      this.#expectations.creationObserved(key, podName);
+      if (!signal.aborted) {
+        this.#record(
+          pool,
+          'Warning',
+          RunnerPoolEventReason.PodCreateFailed,
+          `cannot create pod ${podName}: ${messageOf(err)}`,
+        );
+      }
+      throw err;
+    }
+    this.#log?.debug({ pool: key, pod: podName }, 'runner pod created');
+    this.#record(pool, 'Normal', RunnerPoolEventReason.PodCreated, `created pod ${podName}`);
+  }
+
+  async #deletePod(
+    key: string,
+    pool: RunnerPool,
+    pod: V1Pod,
+    reason: RunnerPoolEventReason,
+    note: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const podName = pod.metadata!.name!;
+    this.#expectations.expectDelete(key, podName);
+    try {
+      await this.#api.deletePod(pod.metadata!.namespace!, podName, pod.metadata?.uid, signal);
+    } catch (err) {
+      this.#expectations.deletionObserved(key, podName);
+      if (!signal.aborted) {
+        this.#record(
+          pool,
+          'Warning',
+          RunnerPoolEventReason.PodDeleteFailed,
+          `cannot delete pod ${podName}: ${messageOf(err)}`,
+        );
+      }
+      throw err;
+    }
+    this.#record(pool, 'Normal', reason, note);
+  }
+
+  async #writeStatus(pool: RunnerPool, observed: Parameters<typeof computeStatus>[1], signal: AbortSignal) {
+    const status = computeStatus(pool, observed, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+    if (!statusChanged(pool.status, status) || signal.aborted) return status;
+    const { namespace, name, resourceVersion } = pool.metadata!;
+    // Against the cached resourceVersion: a stale cache gets a 409 and the key is recomputed.
+    await this.#api.patchStatus(namespace!, name!, resourceVersion, status, signal);
+    return status;
+  }
+
+  #observe(pod: V1Pod, event: 'add' | 'delete'): void {
+    const key = poolKeyOfPod(pod);
+    const podName = pod.metadata?.name;
+    if (!key || !podName) return;
+    if (event === 'add') this.#expectations.creationObserved(key, podName);
+    else this.#expectations.deletionObserved(key, podName);
+  }
+
+  #record(pool: RunnerPool, type: EventType, reason: RunnerPoolEventReason, note: string): void {
+    this.#events?.record(pool, type, reason, note);
+  }
+}
+
+/**
+ * Which `count` pods to delete on scale-down: the least useful first — unscheduled, then
+ * Pending, then running but not Ready, then Ready; within a rank the youngest (least warmed).
+ */
+export function pickVictims(pods: readonly V1Pod[], count: number): V1Pod[] {
+  const rank = (p: V1Pod): number => {
+    if (!p.spec?.nodeName) return 0;
+    if (p.status?.phase !== 'Running') return 1;
+    const ready = p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    return ready ? 3 : 2;
+  };
+  const created = (p: V1Pod): number => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+  return [...pods]
+    .sort((a, b) => rank(a) - rank(b) || created(b) - created(a) || objectKey(a).localeCompare(objectKey(b)))
+    .slice(0, Math.max(0, count));
+}
+
+function messageOf(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const body = (err as { body?: unknown }).body;
+    if (typeof body === 'string') {
+      try {
+        const parsed = JSON.parse(body) as { message?: unknown };
+        if (typeof parsed.message === 'string') return parsed.message;
+      } catch {
+        // not JSON: fall through to the error's own message
+      }
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
