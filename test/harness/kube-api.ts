@@ -39,7 +39,11 @@ export function kubeApi<T = Record<string, unknown>>(
         headers: {
           authorization: `Bearer ${kube.adminToken}`,
           accept: opts.accept ?? 'application/json',
-          ...(payload !== undefined && { 'content-type': opts.contentType ?? 'application/json' }),
+          // Without a length, a DELETE body is ignored and its bytes break the next request.
+          ...(payload !== undefined && {
+            'content-type': opts.contentType ?? 'application/json',
+            'content-length': Buffer.byteLength(payload),
+          }),
         },
       },
       (res) => {

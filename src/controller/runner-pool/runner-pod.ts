@@ -29,6 +29,9 @@ export const RUNTIME_OVERHEAD_MIB = 192;
 /** Executions a runner pod runs at once (the runner takes one cell at a time). */
 export const CONCURRENT_EXECUTIONS_PER_POD = 1;
 
+/** Live isolates a pooled runner pod keeps (each budgeted at the pool's heap cap). */
+export const POOLED_LIVE_HEAPS = 2;
+
 /** Extra seconds past the longest execution a draining runner gets to report and exit. */
 export const TERMINATION_MARGIN_SECONDS = 15;
 
@@ -51,6 +54,14 @@ export interface RunnerPodSettings {
   tmpSizeLimit?: string;
 }
 
+/**
+ * Isolates a pooled pod keeps live after their cell (so the next cell of a session routed to it
+ * resumes without replay). A per-execution pod runs one cell and keeps none.
+ */
+export function liveHeapsFor(pool: RunnerPool): number {
+  return pool.spec.executionsPerPod > 1 ? POOLED_LIVE_HEAPS : 0;
+}
+
 /** Runner options of a pool's pods: what the pool decides, the rest left to the runner defaults. */
 export function runnerOptionsFor(pool: RunnerPool): Partial<RunnerOptions> {
   return {
@@ -58,15 +69,17 @@ export function runnerOptionsFor(pool: RunnerPool): Partial<RunnerOptions> {
     policies: pool.spec.policy ?? {},
     // One empty isolate ready is all a one-at-a-time runner uses.
     warmSandboxes: 1,
-    // Live heaps would keep extra isolates beyond the one the memory limit budgets for; sessions
-    // in a cluster resume from the stored heap instead.
-    liveHeaps: 0,
+    liveHeaps: liveHeapsFor(pool),
   };
 }
 
-/** Memory limit of a pool's runner container, MiB, when its template sets none. */
+/**
+ * Memory limit of a pool's runner container, MiB, when its template sets none: the running
+ * isolate and every live one at the pool's cap, plus the runtime.
+ */
 export function derivedMemoryMib(pool: RunnerPool): number {
-  return pool.spec.isolate.maxHeapMb * CONCURRENT_EXECUTIONS_PER_POD + RUNTIME_OVERHEAD_MIB;
+  const isolates = CONCURRENT_EXECUTIONS_PER_POD + liveHeapsFor(pool);
+  return pool.spec.isolate.maxHeapMb * isolates + RUNTIME_OVERHEAD_MIB;
 }
 
 /** A random pod-name suffix of 5 characters of [a-z0-9], like generateName's. */

@@ -9,6 +9,7 @@ import {
   TERMINATION_MARGIN_SECONDS,
   buildRunnerPod,
   memoryBytes,
+  POOLED_LIVE_HEAPS,
   runnerPodSettingsFromEnv,
 } from '../../../src/controller/runner-pool/index.ts';
 import { DEFAULT_RUNNER_OPTIONS } from '../../../src/runner/runner-process.ts';
@@ -223,6 +224,14 @@ describe('buildRunnerPod', () => {
       settings,
     );
     expect(container(small).resources!.limits!.memory).toBe(`${16 + RUNTIME_OVERHEAD_MIB}Mi`);
+  });
+
+  it('lets pooled pods keep live heaps, and budgets their memory for them', () => {
+    const pooled = defaultedPool({ executionsPerPod: 10 });
+    const env = container(buildRunnerPod(pooled, settings)).env!;
+    expect(JSON.parse(env.at(-1)!.value!)).toMatchObject({ liveHeaps: POOLED_LIVE_HEAPS });
+    const memory = `${64 * (1 + POOLED_LIVE_HEAPS) + RUNTIME_OVERHEAD_MIB}Mi`;
+    expect(container(buildRunnerPod(pooled, settings)).resources!.limits!.memory).toBe(memory);
   });
 
   it('keeps a memory limit or request the template sets', () => {
