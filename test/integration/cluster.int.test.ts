@@ -258,6 +258,57 @@ describe('cluster mode', () => {
     expect(noToken.status).toBe(401);
   }, 60_000);
 
+  it('reuses pooled pods and sends the next cell of a session to the pod holding its heap live', async () => {
+    const [tenant] = cluster.tenants;
+    const pool = `/apis/mcpv8.dev/v1alpha1/namespaces/${cluster.namespace}/runnerpools/default`;
+    const setPerPod = (n: number) =>
+      kubeApi(kube, 'PATCH', pool, {
+        body: { spec: { executionsPerPod: n } },
+        contentType: 'application/merge-patch+json',
+      });
+    expect((await setPerPod(20)).status).toBe(200);
+    // Pods made for one execution each keep no live heaps: replace them with pooled ones.
+    for (const pod of await runnerPods())
+      await kubeApi(
+        kube,
+        'DELETE',
+        `/api/v1/namespaces/${cluster.namespace}/pods/${pod.name}?gracePeriodSeconds=0`,
+      );
+    const old = new Set((await runnerPods()).map((p) => p.name));
+    await waitFor(
+      async () => (await runnerPods()).filter((p) => !p.deleting && !old.has(p.name)).length === 2,
+      30_000,
+      'two pooled pods',
+    );
+    const client = await mcpClient(tenant!.token);
+    try {
+      // Two sessions at once, so each pod holds one heap live.
+      const starts = await Promise.all(
+        [10, 20].map((n) =>
+          call(client, 'run_js', { code: `var y = ${n}; await new Promise((r) => setTimeout(r, 800)); y` }),
+        ),
+      );
+      const firsts = await Promise.all(
+        starts.map((s) => waitPhase(tenant!.namespace, s.execution_id as string, ['Succeeded', 'Failed'])),
+      );
+      const holders = firsts.map((f) => f.status!.runner!.pod!);
+      expect(new Set(holders).size).toBe(2);
+      // One at a time, both pods idle: each resume goes to its holder, not just the first free pod.
+      for (const [i, first] of [...firsts.entries()].reverse()) {
+        const next = await call(client, 'run_js', { code: 'y + 1', heap: first.status!.heap });
+        const done = await waitPhase(tenant!.namespace, next.execution_id as string, ['Succeeded', 'Failed']);
+        expect(done.status?.result).toBe(String([10, 20][i]! + 1));
+        expect(done.status?.runner?.pod).toBe(holders[i]);
+      }
+      // The pods served several executions and are still there, not discarded after one.
+      const live = (await runnerPods()).map((p) => p.name);
+      for (const pod of holders) expect(live).toContain(pod);
+    } finally {
+      await client.close();
+      expect((await setPerPod(1)).status).toBe(200);
+    }
+  }, 120_000);
+
   it('deletes finished Executions after their TTL', async () => {
     const ns = cluster.tenants[0]!.namespace;
     const name = await applyExecution(ns, { code: '1', ttlSecondsAfterFinished: 2 });
