@@ -34,6 +34,7 @@ import {
 } from './runner-pool/index.ts';
 import {
   Controller,
+  ControllerMetrics,
   Informer,
   LeaderElector,
   Manager,
@@ -109,6 +110,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     queue: () => ({ queued: pools.stats().waiting, running: reconciler.inflight() }),
     runners: () => pools.stats(),
   });
+  const controllerMetrics = new ControllerMetrics(metrics.registry);
   const events = new EventRecorder({ kubeConfig: kc, instance: config.identity, log });
   const pools: RunnerPools = new RunnerPools({
     nc,
@@ -140,6 +142,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     name: 'execution',
     reconciler,
     concurrency: config.executionWorkers,
+    metrics: controllerMetrics,
     log,
   });
   const poolController: Controller = new Controller({
@@ -159,6 +162,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
       log,
     }),
     concurrency: 2,
+    metrics: controllerMetrics,
     log,
   });
   for (const inf of executionInformers) inf.addEventHandler(enqueueHandler(executionController));
