@@ -7,7 +7,14 @@ import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Mcpv8Error } from '../core/index.ts';
-import { readStorage, STORAGE_FLAGS, type StorageConfig } from './storage-config.ts';
+import {
+  NATS_FLAGS,
+  readNats,
+  readStorage,
+  STORAGE_FLAGS,
+  type NatsConfig,
+  type StorageConfig,
+} from './storage-config.ts';
 import { POLICY_FLAGS, readPolicies, type PolicyConfig } from './policy-config.ts';
 import { FETCH_FLAGS, readFetchConfig, type FetchConfig } from './fetch-config.ts';
 
@@ -27,6 +34,8 @@ export interface Config {
   /** Stateful mode: a live isolate unused this long is disposed (the session then replays). */
   liveHeapIdleSecs: number;
   storage: StorageConfig;
+  /** Multi-node: the NATS server the nodes share (absent: a single node, SQLite). */
+  nats?: NatsConfig;
   sessionDbPath: string;
   cdnBase: string;
   wasmModules: readonly string[];
@@ -70,6 +79,7 @@ export const FLAGS = {
     'Finished executions and their output are deleted after this many hours (default 24)',
   ],
   ...STORAGE_FLAGS,
+  ...NATS_FLAGS,
   'session-db-path': [
     'string',
     'Directory of the session log and heap tags (default /tmp/mcp-v8-sessions; not with --stateless)',
@@ -158,6 +168,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const storage = readStorage({ str, bool: (flag) => get(flag) === true, int }, env, problems);
   if (storage.kind === 'stateless' && str('session-db-path') !== undefined)
     problems.push('--session-db-path cannot be used with --stateless (a stateless server keeps no sessions)');
+  const nats = readNats(str, storage, problems);
 
   const cdnBase = str('cdn-base') ?? 'https://esm.sh';
   if (!/^https?:\/\/[^/]+/.test(cdnBase))
@@ -192,6 +203,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     liveHeaps: int('live-heaps', 0, 256, 8),
     liveHeapIdleSecs: int('live-heap-idle-secs', 1, 7 * 24 * 3600, 900),
     storage,
+    ...(nats && { nats }),
     sessionDbPath: str('session-db-path') ?? '/tmp/mcp-v8-sessions',
     cdnBase,
     wasmModules: (get('wasm-module') as string[] | undefined) ?? [],

@@ -1,7 +1,9 @@
 /**
  * Composition root of the embedded mode: gateway + scheduler in this process, runners as
  * supervised child processes, records and output in SQLite under the data dir. No external
- * service is needed.
+ * service is needed. With --nats-url the node joins a multi-node cluster instead: records,
+ * output, session log and heap tags in NATS JetStream, heaps in S3; it still runs what it
+ * accepts on its own runners.
  */
 import { join } from 'node:path';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -9,6 +11,8 @@ import type { Logger } from 'pino';
 import { ExecutionEvents } from '../controller/execution-events.ts';
 import { ExecutionMetrics } from '../controller/execution-metrics.ts';
 import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
+import { openEmbeddedNode, type EmbeddedNode } from '../cluster/embedded-node.ts';
+import { NodeCancelBus } from '../cluster/node-cancel-bus.ts';
 import { sweepRetention } from '../controller/retention.ts';
 import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX, effectiveHeapMb } from '../core/index.ts';
 import { ExecutionService } from '../gateway/execution-service.ts';
@@ -34,6 +38,8 @@ const RETENTION_SWEEP_MS = 10 * 60_000;
 export interface RunningServer {
   /** Base URL when serving HTTP. */
   url?: string;
+  /** Multi-node: this node's id (what `runner` says of the executions it runs). */
+  node?: string;
   /** Resolves when the server stopped by itself (stdio closed). */
   closed: Promise<void>;
   close(): Promise<void>;
@@ -47,6 +53,13 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   const policies = await startPolicies(config.policies, log);
 
   const heaps = openHeapStore(config.storage);
+  // Before any runner, so an unreachable NATS server leaves nothing running behind.
+  const node =
+    config.nats &&
+    (await openNode(config).catch(async (err: unknown) => {
+      await policies.close();
+      throw err;
+    }));
   // Up to 16 processes; beyond that, each runner takes several executions at once.
   const processes = Math.min(config.maxConcurrentExecutions, 16);
   const runners = new ChildRunnerPool({
@@ -67,24 +80,25 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     },
     heaps,
   });
-  // Stateful mode only: the session log and heap tags, in their own file under --session-db-path.
-  const sessionDb = heaps ? openSessionDatabase(config.sessionDbPath) : undefined;
-  const sessionLog = sessionDb && new SqliteSessionLog(sessionDb);
-  const heapTags = sessionDb && new SqliteHeapTagStore(sessionDb);
+  // Stateful mode only: the session log and heap tags (single node: their own file under
+  // --session-db-path).
+  const sessionDb = heaps && !node ? openSessionDatabase(config.sessionDbPath) : undefined;
+  const sessionLog = heaps && (node?.sessionLog ?? (sessionDb && new SqliteSessionLog(sessionDb)));
+  const heapTags = heaps && (node?.heapTags ?? (sessionDb && new SqliteHeapTagStore(sessionDb)));
   const sessions =
     heaps && sessionLog && heapTags
       ? new SessionService({ log: sessionLog, tags: heapTags, heaps })
       : undefined;
-  const db = openDatabase(join(config.dataDir, 'mcp-v8.db'));
-  const store = new SqliteExecutionStore(db);
-  const output = new SqliteOutputLog(db);
+  const db = node ? undefined : openDatabase(join(config.dataDir, 'mcp-v8.db'));
+  const store = node?.store ?? new SqliteExecutionStore(db!);
+  const output = node?.output ?? new SqliteOutputLog(db!);
   // The metrics read the scheduler lazily (at scrape time), so it can be created after them.
   const metrics: ExecutionMetrics = new ExecutionMetrics({
     queue: () => scheduler.stats(),
     runners: () => runners.stats(),
   });
   const events = new ExecutionEvents();
-  const scheduler = new ExecutionScheduler({
+  const scheduler: ExecutionScheduler = new ExecutionScheduler({
     store,
     output,
     runners,
@@ -93,7 +107,19 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     maxQueued: config.maxQueuedExecutions,
     observer: metrics,
     ...(sessionLog && heapTags && { sessions: { log: sessionLog, tags: heapTags } }),
+    ...(node && {
+      node: { id: node.id, cancelRemote: (owner, ns, id) => cancelBus!.request(owner, ns, id) },
+    }),
   });
+  const cancelBus: NodeCancelBus | undefined =
+    node &&
+    new NodeCancelBus({
+      nc: node.nc,
+      prefix: node.prefix,
+      node: node.id,
+      cancelLocal: (ns, id) => scheduler.cancelLocal(ns, id),
+      onError: (err) => log.error({ err }, 'answering a cancel request failed'),
+    });
   const recovered = await scheduler.recover();
   if (recovered > 0) log.warn({ recovered }, 'marked executions interrupted by a previous stop as failed');
   const service = new ExecutionService({
@@ -128,10 +154,12 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     clearInterval(sweep);
     await closeFront();
     await scheduler.stop();
+    await cancelBus?.close();
     await runners.close();
     await policies.close();
-    db.close();
+    db?.close();
     sessionDb?.close();
+    await node?.close();
     onStop();
   };
 
@@ -143,7 +171,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     closeFront = () => server.close();
     await server.connect(transport);
     log.info('mcp-v8 ready on stdio');
-    return { closed, close };
+    return { closed, close, ...(node && { node: node.id }) };
   }
 
   const port = config.port!;
@@ -160,6 +188,18 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
   });
   closeFront = () => app.close();
   const url = await app.listen({ host: config.host, port });
-  log.info({ url, transport: config.transport }, 'mcp-v8 ready');
-  return { url, closed, close };
+  log.info({ url, transport: config.transport, ...(node && { node: node.id }) }, 'mcp-v8 ready');
+  return { url, closed, close, ...(node && { node: node.id }) };
+}
+
+/** Joins the multi-node cluster of --nats-url. */
+async function openNode(config: Config): Promise<EmbeddedNode> {
+  const nats = config.nats!;
+  return openEmbeddedNode({
+    url: nats.url,
+    ...(nats.token !== undefined && { token: nats.token }),
+    ...(nats.nodeId !== undefined && { nodeId: nats.nodeId }),
+    prefix: nats.prefix,
+    dataDir: config.dataDir,
+  });
 }

@@ -113,3 +113,93 @@ function checkEndpoint(endpoint: string, problems: string[]): void {
     problems.push(`--s3-endpoint must be an http(s) URL, got "${endpoint.slice(0, 200)}"`);
   }
 }
+
+/**
+ * Several embedded nodes as one cluster: executions, output, session log and heap tags in NATS
+ * JetStream, heaps in S3, each node running what it accepted.
+ */
+export interface NatsConfig {
+  /** Server URL(s), comma-separated. */
+  url: string;
+  /** Token authentication (a secret: never logged). */
+  token?: string;
+  /** This node's id (default: generated once and kept in the data dir). */
+  nodeId?: string;
+  /** Prefix of the buckets, stream and subjects, so several clusters can share a server. */
+  prefix: string;
+}
+
+/** NATS flags → [type, help]; spread into the CLI's flag table. */
+export const NATS_FLAGS = {
+  'nats-url': [
+    'string',
+    'Join a multi-node cluster: share executions, output and sessions through this NATS JetStream server (needs --s3-bucket or --stateless)',
+  ],
+  'nats-token': ['string', 'Token for --nats-url (prefer the environment variable: it is a secret)'],
+  'node-id': [
+    'string',
+    "This node's id in a multi-node cluster (default: generated once, kept in --data-dir)",
+  ],
+  'nats-prefix': [
+    'string',
+    "Name prefix of the cluster's JetStream buckets, stream and subjects, so clusters can share a server (default MCPV8)",
+  ],
+} as const;
+
+type NatsFlag = keyof typeof NATS_FLAGS;
+
+const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The multi-node configuration (undefined without --nats-url) and what it rules out: heaps only
+ * one node can read, a local session database. Each problem is appended to `problems`.
+ */
+export function readNats(
+  str: (flag: NatsFlag | 'directory-path' | 'session-db-path') => string | undefined,
+  storage: StorageConfig,
+  problems: string[],
+): NatsConfig | undefined {
+  const url = str('nats-url');
+  if (url === undefined) {
+    for (const flag of ['nats-token', 'node-id', 'nats-prefix'] as const)
+      if (str(flag) !== undefined) problems.push(`--${flag} needs --nats-url`);
+    return undefined;
+  }
+  for (const server of url.split(',').map((s) => s.trim())) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(server.includes('://') ? server : `nats://${server}`);
+    } catch {
+      // reported below
+    }
+    if (parsed && (parsed.username || parsed.password)) {
+      // Never echo it: the value holds a secret.
+      problems.push('--nats-url must not contain credentials; set MCP_V8_NATS_TOKEN');
+    } else if (!parsed || !['nats:', 'tls:', 'ws:', 'wss:'].includes(parsed.protocol) || !parsed.hostname) {
+      problems.push(
+        `--nats-url must be a nats://, tls://, ws:// or wss:// URL, got "${server.slice(0, 200)}"`,
+      );
+    }
+  }
+  if (str('directory-path') !== undefined) {
+    problems.push('--directory-path cannot be used with --nats-url: the nodes share heaps, use --s3-bucket');
+  } else if (storage.kind === 'directory') {
+    problems.push('--nats-url needs --s3-bucket (heaps shared by the nodes) or --stateless');
+  }
+  if (str('session-db-path') !== undefined)
+    problems.push('--session-db-path cannot be used with --nats-url (sessions are kept in NATS)');
+  const nodeId = str('node-id');
+  if (nodeId !== undefined && !NODE_ID.test(nodeId))
+    problems.push(`--node-id must be 1–64 letters, digits, _ or -, got "${nodeId.slice(0, 80)}"`);
+  const prefix = str('nats-prefix') ?? 'MCPV8';
+  if (!NAME.test(prefix))
+    problems.push(`--nats-prefix must be 1–32 letters, digits, _ or -, got "${prefix.slice(0, 80)}"`);
+  const token = str('nats-token');
+  return {
+    url,
+    ...(token !== undefined && { token }),
+    ...(nodeId !== undefined && { nodeId }),
+    prefix,
+  };
+}

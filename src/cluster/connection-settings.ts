@@ -3,10 +3,10 @@
  * MCP_V8_* environment the chart sets, validated once. Credentials are never read here: the NATS
  * token is passed on as given (from a Secret), S3 keys come from the AWS SDK's default chain.
  */
-import { S3Client } from '@aws-sdk/client-s3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { Mcpv8Error } from '../core/index.ts';
+import { s3Client } from '../cli/heap-storage.ts';
 import { TenantHeapStores } from './tenant-heap-stores.ts';
 
 const Bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
@@ -71,13 +71,6 @@ export function connectNats(settings: ConnectionSettings, name: string): Promise
 export function tenantHeapStores(settings: ConnectionSettings): TenantHeapStores | undefined {
   const s3 = settings.s3;
   if (!s3) return undefined;
-  const client = new S3Client({
-    region: s3.region,
-    forcePathStyle: s3.forcePathStyle,
-    ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
-  });
+  const client = s3Client({ kind: 's3', ...s3 });
   return new TenantHeapStores({ client, bucket: s3.bucket, prefix: s3.prefix });
 }

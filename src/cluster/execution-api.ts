@@ -123,6 +123,26 @@ export class ExecutionApi {
   }
 
   /**
+   * JSON merge patch of `spec` (e.g. `{cancelRequested: true}`), without a resourceVersion
+   * precondition: the CRD's rules decide which spec fields may change.
+   * @returns undefined when the object is gone.
+   */
+  async patchSpec(
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<Execution | undefined> {
+    const res = await this.#call('spec update', signal, () =>
+      this.#api.patchNamespacedCustomObject(
+        { ...REF, namespace, name, body: { spec }, fieldManager: this.#fieldManager },
+        this.#options(signal, PatchStrategy.MergePatch),
+      ),
+    );
+    return res === CONFLICT ? undefined : (res as Execution | undefined);
+  }
+
+  /**
    * Deletes the object if it is still the one described (uid and, when given, resourceVersion).
    * @returns true when deleted, false when it is gone or changed.
    */

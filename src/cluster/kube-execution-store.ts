@@ -67,22 +67,39 @@ export interface KubeExecutionStoreOptions {
   namespaces?: readonly string[];
   /** Field manager named in the objects' managedFields (default `mcpv8`). */
   fieldManager?: string;
+  /**
+   * Whether `create` writes the first status (default true). The cluster gateway may not write
+   * `executions/status`: it only creates the object, which reads as queued until the controller
+   * writes a status.
+   */
+  writeInitialStatus?: boolean;
 }
 
 /** {@link ExecutionStore} on Execution custom resources. */
 export class KubeExecutionStore implements ExecutionStore {
   readonly #api: ExecutionApi;
   readonly #scopes: ReadonlyArray<string | undefined>;
+  readonly #writeInitialStatus: boolean;
 
   constructor(opts: KubeExecutionStoreOptions) {
     this.#api = new ExecutionApi(opts.kubeConfig, opts.fieldManager ?? 'mcpv8');
     this.#scopes = opts.namespaces === undefined ? [undefined] : [...opts.namespaces];
+    this.#writeInitialStatus = opts.writeInitialStatus ?? true;
   }
 
-  /** @throws MCPV8_ERR_INPUT_INVALID for an id that is not a DNS label or a missing namespace. */
+  /**
+   * Creates the object (and, unless `writeInitialStatus` is false, its first status; a record
+   * created without one must be `queued`, which is how an object without status reads).
+   * @throws MCPV8_ERR_INPUT_INVALID for an id that is not a DNS label or a missing namespace.
+   */
   async create(record: ExecutionRecord, signal?: AbortSignal): Promise<void> {
     if (!isDnsLabel(record.id)) {
       throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`execution id ${record.id} is not a DNS label`]);
+    }
+    if (!this.#writeInitialStatus && record.status !== 'queued') {
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+        `execution ${record.id}: without an initial status write only a queued record can be created`,
+      ]);
     }
     let manifest;
     try {
@@ -96,6 +113,7 @@ export class KubeExecutionStore implements ExecutionStore {
         `execution ${record.id} already exists in namespace ${record.namespace}`,
       ]);
     }
+    if (!this.#writeInitialStatus) return;
     const { resourceVersion, generation, uid } = created.metadata ?? {};
     try {
       const status = statusOf(record, undefined, generation, now());

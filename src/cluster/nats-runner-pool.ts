@@ -130,7 +130,11 @@ export class NatsRunnerPool implements RunnerPool {
       waiting: this.#waiting,
       sendRun: (r, run) => {
         r.runs++;
-        const send = () => this.#send(r, { type: 'run', ...run, persist: run.persist ?? false });
+        const send = () => {
+          const error = this.#send(r, { type: 'run', ...run, persist: run.persist ?? false });
+          // Not sent (e.g. over the server's max_payload): fail now rather than at the deadline.
+          if (error) this.#unsend(r, run, failedOutcome(run, Date.now(), FailureReason.Error, error));
+        };
         if (!hooks.assigned) return send();
         void hooks.assigned(r.id).then(
           (ok) => (ok ? send() : this.#unsend(r, run)),
@@ -280,13 +284,13 @@ export class NatsRunnerPool implements RunnerPool {
     return this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner;
   }
 
-  /** A run whose assignment could not be recorded: it was never sent, the runner is free again. */
-  #unsend(r: Runner, req: RunRequest): void {
+  /** A run that was never sent (assignment not recorded, or not sendable): the runner is free again. */
+  #unsend(r: Runner, req: RunRequest, outcome?: ExecutionOutcome): void {
     const pending = r.running.get(req.executionId);
     if (!pending) return;
     r.running.delete(req.executionId);
     r.runs--;
-    pending.resolve(cancelledOutcome(req, pending.startedAt));
+    pending.resolve(outcome ?? cancelledOutcome(req, pending.startedAt));
     this.#wakeOne();
   }
 
@@ -428,11 +432,14 @@ export class NatsRunnerPool implements RunnerPool {
     return failedOutcome(p.req, p.startedAt, this.#opts.lostReason ?? FailureReason.RunnerCrashed, message);
   }
 
-  #send(r: Runner, msg: ParentMessage): void {
+  /** Publishes to the runner; returns why it could not, if it could not. */
+  #send(r: Runner, msg: ParentMessage): string | undefined {
     try {
-      if (!this.#nc.isClosed()) this.#nc.publish(r.in, JSON.stringify(msg));
-    } catch {
-      // Too large or the connection is going: the watchdog ends the execution at its deadline.
+      if (this.#nc.isClosed()) return 'the NATS connection is closed';
+      this.#nc.publish(r.in, JSON.stringify(msg));
+      return undefined;
+    } catch (err) {
+      return `the ${msg.type} message could not be sent to the runner: ${String(err)}`;
     }
   }
 

@@ -24,8 +24,9 @@ import {
   type OutputPage,
   type OutputRange,
 } from '../core/index.ts';
-import type { ExecutionScheduler } from '../controller/execution-scheduler.ts';
 import type { ExecutionEvents, ExecutionOutputListener } from '../controller/execution-events.ts';
+import type { ExecutionQueue } from './execution-queue.ts';
+import { SingleTenantStores, type TenantStores } from './tenant-stores.ts';
 
 /** Server-wide limits (the seed's flags `--heap-memory-max`, `--execution-timeout`). */
 export interface ExecutionLimitsPolicy {
@@ -50,25 +51,42 @@ export interface SubmitRequest {
   tags?: HeapTags;
 }
 
-export interface ExecutionServiceOptions {
+interface CommonOptions {
   store: ExecutionStore;
-  output: OutputLog;
-  scheduler: ExecutionScheduler;
+  /** What runs executions: the in-process scheduler, or the cluster's controller. */
+  scheduler: ExecutionQueue;
   /** Live output of executions running in this process (absent: no live following). */
   events?: ExecutionEvents;
   limits: ExecutionLimitsPolicy;
   /** Largest cell, characters. */
   maxCodeChars: number;
-  /** Where heaps are kept; absent in stateless mode (heap, session and tags are refused). */
-  heaps?: HeapStore;
+  /** Longest pause between reads of a record while waiting for it to end, ms (default 100). */
+  maxPollMs?: number;
   now?: () => Date;
 }
 
+/**
+ * Either one output log and heap store for every caller (embedded), or stores resolved per
+ * tenant namespace (cluster).
+ */
+export type ExecutionServiceOptions = CommonOptions &
+  (
+    | {
+        output: OutputLog;
+        /** Where heaps are kept; absent in stateless mode (heap, session and tags are refused). */
+        heaps?: HeapStore;
+        tenants?: never;
+      }
+    | { tenants: TenantStores; output?: never; heaps?: never }
+  );
+
 export class ExecutionService {
-  readonly #opts: ExecutionServiceOptions;
+  readonly #opts: CommonOptions;
+  readonly #tenants: TenantStores;
 
   constructor(opts: ExecutionServiceOptions) {
     this.#opts = opts;
+    this.#tenants = opts.tenants ?? new SingleTenantStores({ output: opts.output, heaps: opts.heaps });
   }
 
   get limits(): ExecutionLimitsPolicy {
@@ -99,7 +117,7 @@ export class ExecutionService {
         String(timeout),
       ]);
     }
-    const stateful = await this.#statefulPart(req);
+    const stateful = await this.#statefulPart(namespace, req);
     // Checked before anything is stored, so a refused call leaves no record behind.
     this.#opts.scheduler.assertCapacity();
     const record: ExecutionRecord = {
@@ -119,16 +137,19 @@ export class ExecutionService {
 
   /** True when the server keeps heaps (sessions, tags). */
   get stateful(): boolean {
-    return this.#opts.heaps !== undefined;
+    return this.#tenants.stateful;
   }
 
   /**
    * Validates heap, session and tags. An unknown heap is refused here, before anything runs:
    * resuming never silently starts a fresh session.
    */
-  async #statefulPart(req: SubmitRequest): Promise<Pick<ExecutionRecord, 'heap' | 'session' | 'tags'>> {
+  async #statefulPart(
+    namespace: string,
+    req: SubmitRequest,
+  ): Promise<Pick<ExecutionRecord, 'heap' | 'session' | 'tags'>> {
     const used = (['heap', 'session', 'tags'] as const).filter((k) => req[k] !== undefined);
-    const heaps = this.#opts.heaps;
+    const heaps = this.#tenants.heaps(namespace);
     if (!heaps) {
       if (used.length > 0) throw new Mcpv8Error('MCPV8_ERR_SESSION_STATELESS', [used.join(', ')]);
       return {};
@@ -194,7 +215,8 @@ export class ExecutionService {
     range: OutputRange,
   ): Promise<OutputPage & { status: ExecutionStatus }> {
     const record = await this.get(namespace, id);
-    const page = await this.#opts.output.read(id, range);
+    const output = await this.#tenants.output(namespace);
+    const page = await output.read(id, range);
     return { ...page, status: record.status };
   }
 
@@ -209,7 +231,7 @@ export class ExecutionService {
     signal?: AbortSignal,
   ): Promise<ExecutionRecord> {
     const deadline = Date.now() + timeoutMs;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    for (let delay = 5; ; delay = Math.min(delay * 2, this.#opts.maxPollMs ?? 100)) {
       const record = await this.get(namespace, id);
       if (TERMINAL_STATUSES.has(record.status) || Date.now() >= deadline || signal?.aborted) return record;
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));

@@ -9,7 +9,12 @@ import { registerSessionRoutes } from './rest/session-routes.ts';
 import { registerExecutionRoutes } from './rest/execution-routes.ts';
 import { installErrorHandling } from './rest/http-errors.ts';
 import { registerMcpHttpRoutes } from './mcp/mcp-http-routes.ts';
-import { installBearerAuth } from './rest/bearer-auth.ts';
+import {
+  StaticTokenAuthenticator,
+  callerOf,
+  installAuthentication,
+  type Authenticator,
+} from './auth/authenticator.ts';
 import { openApiDocument } from './rest/openapi.ts';
 
 export interface HttpAppOptions {
@@ -18,6 +23,7 @@ export interface HttpAppOptions {
   sessions?: SessionService;
   /** Largest request body, bytes. */
   bodyLimit: number;
+  /** A request's tenant; default: the authenticated caller's namespace, else `default`. */
   namespaceOf?: (req: FastifyRequest) => string;
   /** Readiness: true when runners are available. */
   isReady?: () => boolean;
@@ -29,6 +35,8 @@ export interface HttpAppOptions {
   metrics?: { contentType: string; metrics(): Promise<string> };
   /** When non-empty, every route but /healthz and /readyz needs `Authorization: Bearer <one of these>`. */
   authTokens?: readonly string[];
+  /** Authenticates every route but /healthz and /readyz (wins over `authTokens`). */
+  authenticator?: Authenticator;
 }
 
 export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
@@ -36,7 +44,12 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   // Raw code can be POSTed as text/plain.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   installErrorHandling(app, opts.bodyLimit);
-  if (opts.authTokens && opts.authTokens.length > 0) installBearerAuth(app, opts.authTokens);
+  const authenticator =
+    opts.authenticator ??
+    (opts.authTokens && opts.authTokens.length > 0
+      ? new StaticTokenAuthenticator(opts.authTokens)
+      : undefined);
+  if (authenticator) installAuthentication(app, authenticator);
   app.get('/healthz', async () => ({ status: 'ok' }));
   const openapi = openApiDocument({ stateful: opts.service.stateful, sessions: opts.sessions !== undefined });
   app.get('/openapi.json', async () => openapi);
@@ -48,9 +61,9 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   if (metrics) {
     app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   }
-  const namespaceOf = opts.namespaceOf ?? (() => 'default');
+  const namespaceOf = opts.namespaceOf ?? ((req: FastifyRequest) => callerOf(req)?.namespace ?? 'default');
   registerExecutionRoutes(app, { service: opts.service, namespaceOf });
-  if (opts.sessions) registerSessionRoutes(app, opts.sessions);
+  if (opts.sessions) registerSessionRoutes(app, opts.sessions, namespaceOf);
   registerMcpHttpRoutes(app, {
     service: opts.service,
     sessions: opts.sessions,

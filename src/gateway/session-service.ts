@@ -18,6 +18,7 @@ import {
   type SessionLog,
   type SessionLogField,
 } from '../core/index.ts';
+import { SingleTenantStores, type SessionStores, type TenantStores } from './tenant-stores.ts';
 import { requireInteger } from './output-range.ts';
 import {
   toSessionEntryView,
@@ -31,33 +32,46 @@ import {
 export const SESSION_PAGE_DEFAULT = 100;
 export const SESSION_PAGE_MAX = 1000;
 
-export interface SessionServiceOptions {
-  log: SessionLog;
-  tags: HeapTagStore;
-  /** Tag operations are refused for heaps not stored here. */
-  heaps: HeapStore;
-}
+/**
+ * One session log, tag store and heap store for every caller (embedded), or stores resolved per
+ * tenant namespace (cluster).
+ */
+export type SessionServiceOptions =
+  | {
+      log: SessionLog;
+      tags: HeapTagStore;
+      /** Tag operations are refused for heaps not stored here. */
+      heaps: HeapStore;
+    }
+  | { tenants: TenantStores };
 
 export interface PageArgs {
   offset?: number;
   limit?: number;
 }
 
+/** Every method takes the caller's namespace first: a tenant sees only its own sessions and tags. */
 export class SessionService {
-  readonly #opts: SessionServiceOptions;
+  readonly #tenants: TenantStores;
 
   constructor(opts: SessionServiceOptions) {
-    this.#opts = opts;
+    this.#tenants =
+      'tenants' in opts
+        ? opts.tenants
+        : new SingleTenantStores({
+            heaps: opts.heaps,
+            sessions: { log: opts.log, tags: opts.tags },
+          });
   }
 
   /**
    * Session names, sorted, a page at a time (default and largest page: 1000, so an ordinary
    * server answers with all of them as the seed does). @throws MCPV8_ERR_INPUT_INVALID
    */
-  async listSessions(page: PageArgs = {}): Promise<SessionListView> {
+  async listSessions(namespace: string, page: PageArgs = {}): Promise<SessionListView> {
     const offset = requireInteger('offset', page.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = requireInteger('limit', page.limit ?? SESSION_PAGE_MAX, 1, SESSION_PAGE_MAX);
-    const all = await this.#opts.log.listSessions();
+    const all = await (await this.#stores(namespace)).log.listSessions();
     const sessions = all.slice(offset, offset + limit);
     const next = offset + sessions.length;
     return { sessions, ...(next < all.length && { next_offset: next }) };
@@ -69,6 +83,7 @@ export class SessionService {
    * (absent or empty: all). @throws MCPV8_ERR_INPUT_INVALID
    */
   async listSnapshots(
+    namespace: string,
     session: string,
     args: PageArgs & { fields?: string | readonly string[] } = {},
   ): Promise<SnapshotPageView> {
@@ -77,7 +92,8 @@ export class SessionService {
     const offset = requireInteger('offset', args.offset ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = requireInteger('limit', args.limit ?? SESSION_PAGE_DEFAULT, 1, SESSION_PAGE_MAX);
     // One more than asked tells whether another page follows.
-    const entries = await this.#opts.log.list(name, { offset, limit: limit + 1 });
+    const log = (await this.#stores(namespace)).log;
+    const entries = await log.list(name, { offset, limit: limit + 1 });
     const page = entries.slice(0, limit);
     return {
       session: name,
@@ -87,17 +103,17 @@ export class SessionService {
   }
 
   /** @throws MCPV8_ERR_HEAP_ID_INVALID, MCPV8_ERR_HEAP_NOT_FOUND */
-  async getTags(heap: string): Promise<HeapTagsView> {
-    const id = await this.#existingHeap(heap);
-    return { heap: id, tags: await this.#opts.tags.get(id) };
+  async getTags(namespace: string, heap: string): Promise<HeapTagsView> {
+    const id = await this.#existingHeap(namespace, heap);
+    return { heap: id, tags: await (await this.#stores(namespace)).tags.get(id) };
   }
 
   /** Replaces the heap's tags. @throws MCPV8_ERR_HEAP_ID_INVALID, _HEAP_NOT_FOUND, _INPUT_INVALID */
-  async setTags(heap: string, tags: unknown): Promise<HeapTagsView> {
+  async setTags(namespace: string, heap: string, tags: unknown): Promise<HeapTagsView> {
     assertHeapId(heap);
     const valid = check(HeapTagsSchema, tags, 'tags');
-    const id = await this.#existingHeap(heap);
-    await this.#opts.tags.set(id, valid);
+    const id = await this.#existingHeap(namespace, heap);
+    await (await this.#stores(namespace)).tags.set(id, valid);
     return { heap: id, tags: valid };
   }
 
@@ -105,30 +121,38 @@ export class SessionService {
    * Removes the given keys (an empty list removes nothing), or every tag when `keys` is absent;
    * answers with the tags left. @throws MCPV8_ERR_HEAP_ID_INVALID, _HEAP_NOT_FOUND, _INPUT_INVALID
    */
-  async deleteTags(heap: string, keys?: readonly string[]): Promise<HeapTagsView> {
+  async deleteTags(namespace: string, heap: string, keys?: readonly string[]): Promise<HeapTagsView> {
     assertHeapId(heap);
     const valid = keys === undefined ? undefined : check(TagKeySchema.array(), keys, 'keys');
-    const id = await this.#existingHeap(heap);
-    return { heap: id, tags: await this.#opts.tags.delete(id, valid) };
+    const id = await this.#existingHeap(namespace, heap);
+    return { heap: id, tags: await (await this.#stores(namespace)).tags.delete(id, valid) };
   }
 
   /**
    * Heaps whose tags contain every pair of `match` (at least one pair), at most `limit`
    * (default 100, largest 1000). @throws MCPV8_ERR_INPUT_INVALID
    */
-  async queryByTags(match: unknown, limit?: number): Promise<HeapQueryView> {
+  async queryByTags(namespace: string, match: unknown, limit?: number): Promise<HeapQueryView> {
     const valid: HeapTags = check(HeapTagsSchema, match, 'tags');
     if (Object.keys(valid).length === 0) {
       // An empty match would list every tagged heap: not a query, and unbounded in meaning.
       throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', ['tags must hold at least one key/value pair']);
     }
     const n = requireInteger('limit', limit ?? SESSION_PAGE_DEFAULT, 1, SESSION_PAGE_MAX);
-    return { heaps: await this.#opts.tags.query(valid, n) };
+    return { heaps: await (await this.#stores(namespace)).tags.query(valid, n) };
   }
 
-  async #existingHeap(heap: string): Promise<HeapId> {
+  async #stores(namespace: string): Promise<SessionStores> {
+    const stores = await this.#tenants.sessions(namespace);
+    if (!stores) throw new Mcpv8Error('MCPV8_ERR_SESSION_STATELESS', ['sessions']);
+    return stores;
+  }
+
+  async #existingHeap(namespace: string, heap: string): Promise<HeapId> {
     assertHeapId(heap);
-    if (!(await this.#opts.heaps.has(heap))) throw new Mcpv8Error('MCPV8_ERR_HEAP_NOT_FOUND', [heap]);
+    const heaps = this.#tenants.heaps(namespace);
+    if (!heaps) throw new Mcpv8Error('MCPV8_ERR_SESSION_STATELESS', ['heap tags']);
+    if (!(await heaps.has(heap))) throw new Mcpv8Error('MCPV8_ERR_HEAP_NOT_FOUND', [heap]);
     return heap;
   }
 }

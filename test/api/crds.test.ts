@@ -98,10 +98,8 @@ describe('Execution CRD', () => {
     expect(prop(schema, 'spec.language').enum).toEqual(['javascript', 'typescript']);
     expect(prop(schema, 'spec.heap').pattern).toBe('^[0-9a-f]{64}$');
     expect(prop(schema, 'spec.code').maxLength).toBe(EXECUTION_CODE_MAX_CHARS);
-    expect(prop(schema, 'status.error.reason').enum).toEqual([
-      ...Object.values(FailureReason),
-      ExecutionFailureReason.RunnerLost,
-    ]);
+    expect(prop(schema, 'status.error.reason').enum).toEqual(Object.values(FailureReason));
+    expect(prop(schema, 'status.error.reason').enum).toContain(ExecutionFailureReason.RunnerLost);
   });
 
   it('defaults everything but code', () => {

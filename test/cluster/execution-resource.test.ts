@@ -116,7 +116,7 @@ describe('execution resource mapping', () => {
     });
   });
 
-  it('reads a cluster-only reason as its nearest domain reason', () => {
+  it('reads RunnerLost back as the outcome reason (a domain reason since runner pods exist)', () => {
     const r = record({ status: 'failed', completedAt: '2026-01-01T00:00:02.000Z' });
     const ex = asExecution(r, {
       ...statusOf(r, undefined, 1, 'T'),
@@ -124,7 +124,7 @@ describe('execution resource mapping', () => {
       output: { bytes: 0 },
     });
     expect(recordOf(ex).outcome?.error).toEqual({
-      reason: 'RunnerCrashed',
+      reason: 'RunnerLost',
       name: 'Error',
       message: 'pod deleted',
     });

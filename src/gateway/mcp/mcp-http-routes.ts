@@ -1,7 +1,8 @@
 /**
  * MCP over HTTP on the gateway's fastify server: Streamable HTTP at `/mcp` (with sessions) and
  * the legacy SSE transport at `/sse` + `/message`. Each session gets its own McpServer. Requests
- * whose Host or Origin is not one of ours are refused (DNS-rebinding protection).
+ * whose Host or Origin is not one of ours are refused (DNS-rebinding protection). A session
+ * belongs to the tenant that created it: a request on it from another tenant is refused.
  */
 import { randomUUID } from 'node:crypto';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
@@ -29,9 +30,15 @@ interface Session {
   close(): Promise<void>;
 }
 
+/** A transport and the tenant namespace its session was created for. */
+interface Owned<T> {
+  transport: T;
+  namespace: string;
+}
+
 export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions): void {
-  const streamable = new Map<string, StreamableHTTPServerTransport>();
-  const sse = new Map<string, SSEServerTransport>();
+  const streamable = new Map<string, Owned<StreamableHTTPServerTransport>>();
+  const sse = new Map<string, Owned<SSEServerTransport>>();
   const all = new Set<Session>();
 
   const guard = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -45,22 +52,44 @@ export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions
     }
   };
 
+  /** The session's transport if the caller is its tenant; else the reply was sent. */
+  const owned = <T>(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    session: Owned<T> | undefined,
+    notFound = 'Session not found',
+  ): T | undefined => {
+    if (!session) {
+      void reply.status(404).send(jsonRpcError(notFound));
+      return undefined;
+    }
+    if (session.namespace !== opts.namespaceOf(req)) {
+      void reply
+        .status(403)
+        .send(jsonRpcError('MCPV8_ERR_AUTH_FORBIDDEN: the session belongs to another tenant'));
+      return undefined;
+    }
+    return session.transport;
+  };
+
   app.post('/mcp', { onRequest: guard }, async (req, reply) => {
     const id = header(req, 'mcp-session-id');
-    let transport = id ? streamable.get(id) : undefined;
-    if (id && !transport)
-      return reply.status(404).send(jsonRpcError('Session not found; initialize a new one'));
-    if (!transport) {
+    let transport: StreamableHTTPServerTransport | undefined;
+    if (id) {
+      transport = owned(req, reply, streamable.get(id), 'Session not found; initialize a new one');
+      if (!transport) return reply;
+    } else {
       if (!isInitializeRequest(req.body)) {
         return reply.status(400).send(jsonRpcError('No session: the first request must be initialize'));
       }
       if (streamable.size >= opts.maxSessions)
         return reply.status(503).send(jsonRpcError('Too many MCP sessions'));
+      const namespace = opts.namespaceOf(req);
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (sid) => void streamable.set(sid, created),
+        onsessioninitialized: (sid) => void streamable.set(sid, { transport: created, namespace }),
       });
-      const server = createMcpServer(opts.service, opts.namespaceOf(req), opts.sessions);
+      const server = createMcpServer(opts.service, namespace, opts.sessions);
       const session: Session = { close: () => server.close() };
       all.add(session);
       created.onclose = () => {
@@ -75,8 +104,8 @@ export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions
   });
 
   const existing = async (req: FastifyRequest, reply: FastifyReply) => {
-    const transport = streamable.get(header(req, 'mcp-session-id') ?? '');
-    if (!transport) return reply.status(404).send(jsonRpcError('Session not found'));
+    const transport = owned(req, reply, streamable.get(header(req, 'mcp-session-id') ?? ''));
+    if (!transport) return reply;
     reply.hijack();
     await transport.handleRequest(req.raw, reply.raw);
   };
@@ -87,9 +116,10 @@ export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions
     if (sse.size >= opts.maxSessions) return reply.status(503).send(jsonRpcError('Too many MCP sessions'));
     reply.hijack();
     const transport = new SSEServerTransport('/message', reply.raw);
-    const server = createMcpServer(opts.service, opts.namespaceOf(req), opts.sessions);
+    const namespace = opts.namespaceOf(req);
+    const server = createMcpServer(opts.service, namespace, opts.sessions);
     const session: Session = { close: () => server.close() };
-    sse.set(transport.sessionId, transport);
+    sse.set(transport.sessionId, { transport, namespace });
     all.add(session);
     transport.onclose = () => {
       sse.delete(transport.sessionId);
@@ -101,8 +131,8 @@ export function registerMcpHttpRoutes(app: FastifyInstance, opts: McpHttpOptions
 
   app.post('/message', { onRequest: guard }, async (req, reply) => {
     const sessionId = (req.query as Record<string, string | undefined>).sessionId ?? '';
-    const transport = sse.get(sessionId);
-    if (!transport) return reply.status(404).send(jsonRpcError('Session not found'));
+    const transport = owned(req, reply, sse.get(sessionId));
+    if (!transport) return reply;
     reply.hijack();
     await transport.handlePostMessage(req.raw, reply.raw, req.body);
   });

@@ -3,23 +3,31 @@
  * the MCP tools: GET /api/sessions, GET /api/sessions/:session/snapshots,
  * GET|PUT|DELETE /api/heaps/:heap/tags, POST /api/heaps/query.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Mcpv8Error } from '../../core/index.ts';
 import type { SessionService } from '../session-service.ts';
 import { optInt } from './execution-routes.ts';
 
 type Query = Record<string, string | undefined>;
 
-export function registerSessionRoutes(app: FastifyInstance, sessions: SessionService): void {
+/**
+ * `namespaceOf` gives a request's tenant (embedded mode: always `default`); each tenant sees only
+ * its own sessions and tags.
+ */
+export function registerSessionRoutes(
+  app: FastifyInstance,
+  sessions: SessionService,
+  namespaceOf: (req: FastifyRequest) => string = () => 'default',
+): void {
   app.get('/api/sessions', async (req) => {
     const q = req.query as Query;
-    return sessions.listSessions({ offset: optInt(q.offset), limit: optInt(q.limit) });
+    return sessions.listSessions(namespaceOf(req), { offset: optInt(q.offset), limit: optInt(q.limit) });
   });
 
   app.get('/api/sessions/:session/snapshots', async (req) => {
     const { session } = req.params as { session: string };
     const q = req.query as Query;
-    return sessions.listSnapshots(session, {
+    return sessions.listSnapshots(namespaceOf(req), session, {
       fields: q.fields,
       offset: optInt(q.offset),
       limit: optInt(q.limit),
@@ -28,12 +36,12 @@ export function registerSessionRoutes(app: FastifyInstance, sessions: SessionSer
 
   app.get('/api/heaps/:heap/tags', async (req) => {
     const { heap } = req.params as { heap: string };
-    return sessions.getTags(heap);
+    return sessions.getTags(namespaceOf(req), heap);
   });
 
   app.put('/api/heaps/:heap/tags', async (req) => {
     const { heap } = req.params as { heap: string };
-    return sessions.setTags(heap, field(req.body, 'tags'));
+    return sessions.setTags(namespaceOf(req), heap, field(req.body, 'tags'));
   });
 
   app.delete('/api/heaps/:heap/tags', async (req) => {
@@ -44,7 +52,7 @@ export function registerSessionRoutes(app: FastifyInstance, sessions: SessionSer
       q.keys !== undefined
         ? q.keys.split(',').filter((k) => k.length > 0)
         : (field(req.body ?? {}, 'keys', true) as string[] | undefined);
-    return sessions.deleteTags(heap, keys);
+    return sessions.deleteTags(namespaceOf(req), heap, keys);
   });
 
   app.post('/api/heaps/query', async (req) => {
@@ -55,7 +63,7 @@ export function registerSessionRoutes(app: FastifyInstance, sessions: SessionSer
         `limit must be an integer, got ${JSON.stringify(limit)}`,
       ]);
     }
-    return sessions.queryByTags(field(body, 'tags'), limit);
+    return sessions.queryByTags(namespaceOf(req), field(body, 'tags'), limit);
   });
 }
 

@@ -19,5 +19,5 @@ export const deleteHeapTags: ToolDefinition<typeof input, typeof HeapTagsViewSch
   outputSchema: HeapTagsViewSchema.shape,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   handler: (args, ctx) =>
-    asTool(async () => sessionsOf(ctx, 'delete_heap_tags').deleteTags(args.heap, args.keys)),
+    asTool(async () => sessionsOf(ctx, 'delete_heap_tags').deleteTags(ctx.namespace, args.heap, args.keys)),
 };

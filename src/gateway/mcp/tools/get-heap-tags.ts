@@ -13,5 +13,6 @@ export const getHeapTags: ToolDefinition<typeof input, typeof HeapTagsViewSchema
   inputSchema: input,
   outputSchema: HeapTagsViewSchema.shape,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-  handler: (args, ctx) => asTool(async () => sessionsOf(ctx, 'get_heap_tags').getTags(args.heap)),
+  handler: (args, ctx) =>
+    asTool(async () => sessionsOf(ctx, 'get_heap_tags').getTags(ctx.namespace, args.heap)),
 };

@@ -31,7 +31,7 @@ export const listSessionSnapshots: ToolDefinition<typeof input, typeof SnapshotP
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   handler: (args, ctx) =>
     asTool(async () =>
-      sessionsOf(ctx, 'list_session_snapshots').listSnapshots(args.session, {
+      sessionsOf(ctx, 'list_session_snapshots').listSnapshots(ctx.namespace, args.session, {
         fields: args.fields,
         offset: args.offset,
         limit: args.limit,

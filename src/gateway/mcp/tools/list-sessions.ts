@@ -21,6 +21,9 @@ export const listSessions: ToolDefinition<typeof input, typeof SessionListViewSc
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   handler: (args, ctx) =>
     asTool(async () =>
-      sessionsOf(ctx, 'list_sessions').listSessions({ offset: args.offset, limit: args.limit }),
+      sessionsOf(ctx, 'list_sessions').listSessions(ctx.namespace, {
+        offset: args.offset,
+        limit: args.limit,
+      }),
     ),
 };

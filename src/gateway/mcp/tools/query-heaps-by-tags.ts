@@ -25,5 +25,7 @@ export const queryHeapsByTags: ToolDefinition<typeof input, typeof HeapQueryView
   outputSchema: HeapQueryViewSchema.shape,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   handler: (args, ctx) =>
-    asTool(async () => sessionsOf(ctx, 'query_heaps_by_tags').queryByTags(args.tags, args.limit)),
+    asTool(async () =>
+      sessionsOf(ctx, 'query_heaps_by_tags').queryByTags(ctx.namespace, args.tags, args.limit),
+    ),
 };

@@ -22,5 +22,6 @@ export const setHeapTags: ToolDefinition<typeof input, typeof HeapTagsViewSchema
   outputSchema: HeapTagsViewSchema.shape,
   // Destructive: tags not in the call are dropped. Idempotent: the same call twice is one change.
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-  handler: (args, ctx) => asTool(async () => sessionsOf(ctx, 'set_heap_tags').setTags(args.heap, args.tags)),
+  handler: (args, ctx) =>
+    asTool(async () => sessionsOf(ctx, 'set_heap_tags').setTags(ctx.namespace, args.heap, args.tags)),
 };
