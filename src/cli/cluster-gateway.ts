@@ -13,15 +13,14 @@ import { ClusterExecutionQueue } from '../cluster/cluster-execution-queue.ts';
 import { KubeExecutionStore } from '../cluster/kube-execution-store.ts';
 import { requestOptions, reuseConnections } from '../cluster/kube-request.ts';
 import { TenantHeapStores } from '../cluster/tenant-heap-stores.ts';
-import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
 import { TokenReviewAuthenticator, kubeTokenReview } from '../gateway/auth/token-review.ts';
-import { ClusterTenantStores } from '../gateway/cluster-tenant-stores.ts';
-import { ExecutionService } from '../gateway/execution-service.ts';
+import { ClusterTenantStores } from '../cluster/cluster-tenant-stores.ts';
+import { ExecutionService, serverLimits } from '../gateway/execution-service.ts';
 import { buildHttpApp } from '../gateway/http-app.ts';
 import { SessionService } from '../gateway/session-service.ts';
 import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import type { ClusterGatewayConfig } from './cluster-config.ts';
-import { s3Client } from './heap-storage.ts';
+import { s3Client } from '../cluster/s3-client.ts';
 
 /** How often the API server is probed for readiness, ms. */
 const API_PROBE_MS = 10_000;
@@ -54,7 +53,7 @@ export async function startClusterGateway(
   const heaps =
     config.s3 &&
     new TenantHeapStores({
-      client: s3Client({ kind: 's3', ...config.s3 }),
+      client: s3Client(config.s3),
       bucket: config.s3.bucket,
       prefix: config.s3.prefix,
     });
@@ -68,12 +67,7 @@ export async function startClusterGateway(
     store,
     scheduler: new ClusterExecutionQueue({ kubeConfig, store }),
     tenants,
-    limits: {
-      defaultHeapMb: Math.max(HEAP_MB_MIN, config.heapMemoryMaxMb),
-      maxHeapMb: HEAP_MB_MAX,
-      defaultTimeoutSeconds: config.executionTimeoutSecs,
-      maxTimeoutSeconds: TIMEOUT_SECONDS_MAX,
-    },
+    limits: serverLimits(config.heapMemoryMaxMb, config.executionTimeoutSecs),
     maxCodeChars: MAX_CELL_CHARS,
     // Every read while waiting is an API server GET: poll gently.
     maxPollMs: 500,

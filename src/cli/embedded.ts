@@ -14,8 +14,8 @@ import { ExecutionScheduler } from '../controller/execution-scheduler.ts';
 import { openEmbeddedNode, type EmbeddedNode } from '../cluster/embedded-node.ts';
 import { NodeCancelBus } from '../cluster/node-cancel-bus.ts';
 import { sweepRetention } from '../controller/retention.ts';
-import { HEAP_MB_MAX, HEAP_MB_MIN, TIMEOUT_SECONDS_MAX, effectiveHeapMb } from '../core/index.ts';
-import { ExecutionService } from '../gateway/execution-service.ts';
+import { effectiveHeapMb } from '../core/index.ts';
+import { ExecutionService, serverLimits } from '../gateway/execution-service.ts';
 import { buildHttpApp } from '../gateway/http-app.ts';
 import { createMcpServer } from '../gateway/mcp/mcp-server.ts';
 import { SessionService } from '../gateway/session-service.ts';
@@ -127,12 +127,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     output,
     scheduler,
     events,
-    limits: {
-      defaultHeapMb: Math.max(HEAP_MB_MIN, config.heapMemoryMaxMb),
-      maxHeapMb: HEAP_MB_MAX,
-      defaultTimeoutSeconds: config.executionTimeoutSecs,
-      maxTimeoutSeconds: TIMEOUT_SECONDS_MAX,
-    },
+    limits: serverLimits(config.heapMemoryMaxMb, config.executionTimeoutSecs),
     maxCodeChars: MAX_CELL_CHARS,
     heaps,
   });

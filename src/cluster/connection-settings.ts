@@ -5,8 +5,8 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { Mcpv8Error } from '../core/index.ts';
-import { s3Client } from '../cli/heap-storage.ts';
+import { parseEnv } from '../core/config-env.ts';
+import { s3Client } from './s3-client.ts';
 import { TenantHeapStores } from './tenant-heap-stores.ts';
 
 const Bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
@@ -37,12 +37,7 @@ export interface ConnectionSettings {
 
 /** @throws MCPV8_ERR_CONFIG_INVALID naming every bad variable. */
 export function connectionSettings(env: NodeJS.ProcessEnv): ConnectionSettings {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [problems]);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   return {
     nats: { url: e.MCP_V8_NATS_URL, ...(e.MCP_V8_NATS_TOKEN && { token: e.MCP_V8_NATS_TOKEN }) },
     ...(e.MCP_V8_S3_BUCKET && {
@@ -71,6 +66,6 @@ export function connectNats(settings: ConnectionSettings, name: string): Promise
 export function tenantHeapStores(settings: ConnectionSettings): TenantHeapStores | undefined {
   const s3 = settings.s3;
   if (!s3) return undefined;
-  const client = s3Client({ kind: 's3', ...s3 });
+  const client = s3Client(s3);
   return new TenantHeapStores({ client, bucket: s3.bucket, prefix: s3.prefix });
 }

@@ -36,6 +36,7 @@ import {
 import { TERMINAL_STATUSES, type ExecutionOutcome, type ExecutionStatus } from '../core/api/execution.ts';
 import { effectiveHeapMb } from '../core/api/outcome.ts';
 import type { ExecutionRecord } from '../core/execution-store.ts';
+import { outputLocation } from './jetstream-output-log.ts';
 
 export const LABEL_PHASE = 'mcpv8.dev/phase';
 export const LABEL_CREATED_MS = 'mcpv8.dev/created-ms';
@@ -169,7 +170,10 @@ export function statusOf(
   } = previous ?? {};
   const phase = phaseFor(record.status, previousPhase);
   const condition = succeededCondition(record, phase, conditions, generation, now);
-  const { bytes: _b, truncated: _o, ...outputKept } = output ?? {};
+  const { bytes: _b, truncated: _o, ...kept0 } = output ?? {};
+  // A run on a runner pod writes its lines to the default JetStream log: say where.
+  const outputKept =
+    record.runner !== undefined ? { ...outputLocation(record.namespace, record.id), ...kept0 } : kept0;
   const status: ExecutionResourceStatus = {
     ...kept,
     phase,

@@ -42,6 +42,16 @@ import {
 import { OutputWriter, toUnits } from './jetstream-output-writer.ts';
 import { assertBucketName, assertSubjectPrefix, subjectToken } from './nats-tokens.ts';
 
+/** Default stream and first subject token of the output log. */
+export const DEFAULT_OUTPUT_STREAM = 'MCPV8_OUTPUT';
+export const DEFAULT_OUTPUT_SUBJECT_PREFIX = 'exec';
+
+/** Where an execution's lines are with the default settings (for `status.output` of an Execution). */
+export function outputLocation(namespace: string, executionId: string): { stream: string; subject: string } {
+  const base = `${DEFAULT_OUTPUT_SUBJECT_PREFIX}.${subjectToken(namespace, 'namespace')}.${subjectToken(executionId, 'execution id')}`;
+  return { stream: DEFAULT_OUTPUT_STREAM, subject: outputSubjects(base).out };
+}
+
 export interface JetStreamOutputLogOptions {
   /** Stream name (default `MCPV8_OUTPUT`); created when missing. */
   stream?: string;
@@ -79,8 +89,8 @@ export class JetStreamOutputLog implements OutputLog {
 
   /** Ensures the stream exists with atomic batches, direct gets and rollups enabled. */
   static async open(nc: NatsConnection, opts: JetStreamOutputLogOptions = {}): Promise<JetStreamOutputLog> {
-    const stream = assertBucketName(opts.stream ?? 'MCPV8_OUTPUT');
-    const prefix = assertSubjectPrefix(opts.subjectPrefix ?? 'exec');
+    const stream = assertBucketName(opts.stream ?? DEFAULT_OUTPUT_STREAM);
+    const prefix = assertSubjectPrefix(opts.subjectPrefix ?? DEFAULT_OUTPUT_SUBJECT_PREFIX);
     const jsm = await jetstreamManager(nc, { timeout: opts.timeoutMs ?? 10_000 });
     await ensureStream(jsm, {
       name: stream,

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { Mcpv8Error } from '../core/index.ts';
+import { parseEnv } from '../core/config-env.ts';
 
 const Json = <T extends z.ZodType>(schema: T) =>
   z
@@ -61,12 +61,7 @@ export interface ControllerConfig {
 
 /** @throws MCPV8_ERR_CONFIG_INVALID naming every bad variable. */
 export function controllerConfig(env: NodeJS.ProcessEnv): ControllerConfig {
-  const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [problems]);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   return {
     identity: e.POD_NAME,
     namespace: e.POD_NAMESPACE,

@@ -19,7 +19,7 @@ import { connectNats, connectionSettings, tenantHeapStores } from '../cluster/co
 import { ExecutionApi } from '../cluster/execution-api.ts';
 import { KubeExecutionStore } from '../cluster/kube-execution-store.ts';
 import { ensureOutcomeStream } from '../cluster/outcome-stream.ts';
-import { ClusterTenantStores } from '../gateway/cluster-tenant-stores.ts';
+import { ClusterTenantStores } from '../cluster/cluster-tenant-stores.ts';
 import { controllerConfig } from './controller-config.ts';
 import { EventRecorder } from './events/event-recorder.ts';
 import { ExecutionMetrics } from './execution-metrics.ts';

@@ -22,6 +22,7 @@ import {
   type RunnerPool,
 } from '../core/index.ts';
 import type { ExecutionEvents } from './execution-events.ts';
+import { recordSessionCell } from './session-commit.ts';
 import { OutputBuffer } from '../core/index.ts';
 
 export interface ExecutionSchedulerOptions {
@@ -226,39 +227,14 @@ export class ExecutionScheduler {
       const error = failureError(FailureReason.RunnerCrashed, `the runner pool failed: ${String(err)}`);
       outcome = endedOutcome('failed', error, record.limits.heapMemoryMaxMb, 0);
     }
-    if (outcome.heap !== undefined) outcome = await this.#logSession(record, outcome, outcome.heap);
+    if (outcome.heap !== undefined && this.#opts.sessions) {
+      const now = this.#opts.now?.() ?? new Date();
+      outcome = await recordSessionCell(this.#opts.sessions, record, outcome, outcome.heap, now);
+    }
     // Every line is stored before the status says the execution is over.
     await buffer.flush();
     this.#opts.observer?.observeOutcome(outcome);
     await this.#finish(started, ['running'], outcome);
-  }
-
-  /** Logs the committed cell under its session and tags its heap; a failure fails the execution. */
-  async #logSession(
-    record: ExecutionRecord,
-    outcome: ExecutionOutcome,
-    heap: string,
-  ): Promise<ExecutionOutcome> {
-    const { log, tags } = this.#opts.sessions!;
-    const now = this.#opts.now ?? (() => new Date());
-    try {
-      if (record.tags) await tags.set(heap, record.tags);
-      if (record.session !== undefined) {
-        await log.append(record.session, {
-          inputHeap: record.heap ?? null,
-          outputHeap: heap,
-          code: record.code,
-          timestamp: now().toISOString(),
-        });
-      }
-      return outcome;
-    } catch (err) {
-      const error = failureError(
-        FailureReason.HeapError,
-        `heap ${heap} was stored, but its session log or tags could not be written: ${String(err)}`,
-      );
-      return endedOutcome('failed', error, outcome.effectiveHeapMb, outcome.durationMs);
-    }
   }
 
   async #finish(

@@ -10,15 +10,8 @@ import {
   failureError,
   type ExecutionOutcome,
   type ExecutionRecord,
-  type HeapTagStore,
-  type SessionLog,
 } from '../core/index.ts';
-
-/** Where a tenant's session log and heap tags are kept. */
-export interface SessionStores {
-  log: SessionLog;
-  tags: HeapTagStore;
-}
+import type { SessionStores } from '../core/tenant-stores.ts';
 
 /** Logs the committed cell and tags its heap; returns the outcome to report. */
 export async function recordSessionCell(

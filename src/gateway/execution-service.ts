@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  HEAP_MB_MAX,
   HEAP_MB_MIN,
   HeapTagsSchema,
   SessionNameSchema,
@@ -14,6 +15,7 @@ import {
   type HeapTags,
   Mcpv8Error,
   TERMINAL_STATUSES,
+  TIMEOUT_SECONDS_MAX,
   TIMEOUT_SECONDS_MIN,
   type CellLanguage,
   type ExecutionPage,
@@ -26,7 +28,8 @@ import {
 } from '../core/index.ts';
 import type { ExecutionEvents, ExecutionOutputListener } from '../controller/execution-events.ts';
 import type { ExecutionQueue } from './execution-queue.ts';
-import { SingleTenantStores, type TenantStores } from './tenant-stores.ts';
+import type { TenantStores } from '../core/tenant-stores.ts';
+import { SingleTenantStores } from '../local/single-tenant-stores.ts';
 
 /** Server-wide limits (the seed's flags `--heap-memory-max`, `--execution-timeout`). */
 export interface ExecutionLimitsPolicy {
@@ -36,6 +39,20 @@ export interface ExecutionLimitsPolicy {
   maxHeapMb: number;
   defaultTimeoutSeconds: number;
   maxTimeoutSeconds: number;
+}
+
+/**
+ * The server-wide limits from the seed's two flags: the heap cap a call gets by default
+ * (`--heap-memory-max`, raised to the minimum) and the default timeout (`--execution-timeout`);
+ * calls may ask for up to the domain's maxima.
+ */
+export function serverLimits(heapMemoryMaxMb: number, executionTimeoutSecs: number): ExecutionLimitsPolicy {
+  return {
+    defaultHeapMb: Math.max(HEAP_MB_MIN, heapMemoryMaxMb),
+    maxHeapMb: HEAP_MB_MAX,
+    defaultTimeoutSeconds: executionTimeoutSecs,
+    maxTimeoutSeconds: TIMEOUT_SECONDS_MAX,
+  };
 }
 
 export interface SubmitRequest {

@@ -18,7 +18,8 @@ import {
   type SessionLog,
   type SessionLogField,
 } from '../core/index.ts';
-import { SingleTenantStores, type SessionStores, type TenantStores } from './tenant-stores.ts';
+import type { SessionStores, TenantStores } from '../core/tenant-stores.ts';
+import { SingleTenantStores } from '../local/single-tenant-stores.ts';
 import { requireInteger } from './output-range.ts';
 import {
   toSessionEntryView,

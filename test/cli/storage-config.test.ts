@@ -1,7 +1,8 @@
 // The storage flags (and their MCP_V8_* equivalents) → Config['storage'] → the HeapStore built.
 import { describe, expect, it } from 'vitest';
 import { helpText, loadConfig, type Config } from '../../src/cli/config.ts';
-import { openHeapStore, s3Client } from '../../src/cli/heap-storage.ts';
+import { openHeapStore } from '../../src/cli/heap-storage.ts';
+import { s3Client } from '../../src/cluster/s3-client.ts';
 import { CachedHeapStore } from '../../src/cluster/cached-heap-store.ts';
 import { S3HeapStore } from '../../src/cluster/heap-store.ts';
 import { DirHeapStore } from '../../src/local/heap-store.ts';

@@ -16,7 +16,7 @@ import type { ExecutionQueue } from '../../src/gateway/execution-queue.ts';
 import { ExecutionService } from '../../src/gateway/execution-service.ts';
 import { buildHttpApp } from '../../src/gateway/http-app.ts';
 import { SessionService } from '../../src/gateway/session-service.ts';
-import type { SessionStores, TenantStores } from '../../src/gateway/tenant-stores.ts';
+import type { SessionStores, TenantStores } from '../../src/core/tenant-stores.ts';
 import { DirHeapStore } from '../../src/local/heap-store.ts';
 import { openSessionDatabase } from '../../src/local/session-database.ts';
 import { openDatabase, type SqliteDatabase } from '../../src/local/sqlite-database.ts';

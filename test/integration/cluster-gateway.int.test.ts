@@ -23,7 +23,7 @@ import { JetStreamOutputLog } from '../../src/cluster/jetstream-output-log.ts';
 import { KubeExecutionStore } from '../../src/cluster/kube-execution-store.ts';
 import { KvSessionLog } from '../../src/cluster/kv-session-log.ts';
 import { TenantHeapStores } from '../../src/cluster/tenant-heap-stores.ts';
-import { sessionBucket } from '../../src/gateway/cluster-tenant-stores.ts';
+import { sessionBucket } from '../../src/cluster/cluster-tenant-stores.ts';
 import { toolsFor } from '../../src/gateway/mcp/mcp-server.ts';
 import { sampleNode } from '../contract/heap-store.contract.ts';
 import { freePort } from '../harness/free-port.ts';

@@ -90,6 +90,10 @@ describe('cluster mode', () => {
     expect(done.status?.phase).toBe('Succeeded');
     expect(done.status?.result).toBe('42');
     expect(done.status?.runner?.pod).toMatch(/^default-/);
+    expect(done.status?.output).toMatchObject({
+      stream: 'MCPV8_OUTPUT',
+      subject: `exec.${tenant!.namespace}.${name}.out`,
+    });
     const table = await kubeApi<{
       columnDefinitions: Array<{ name: string }>;
       rows: Array<{ cells: unknown[] }>;

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { applyCrdYaml, kubeApi, type KubeRequestOptions } from '../harness/kube-api.ts';
+import { findHelm } from '../harness/chart-install.ts';
 
 type Obj = {
   apiVersion: string;
@@ -38,19 +39,6 @@ const FIELD_MANAGER = 'mcpv8-helm-chart-test';
 const api = <T = Record<string, unknown>>(method: string, path: string, opts: KubeRequestOptions = {}) =>
   kubeApi<T>(kube, method, path, opts);
 
-/** The cached helm binary (scripts/services/install-helm.sh), or why there is none. */
-async function findHelm(): Promise<{ helm?: string; reason?: string }> {
-  try {
-    const { stdout } = await run('bash', [join(root, 'scripts/services/install-helm.sh')], {
-      timeout: 30 * 60 * 1000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const helm = /^HELM=(.+)$/m.exec(stdout)?.[1];
-    return helm ? { helm } : { reason: 'install-helm.sh printed no HELM= line' };
-  } catch (err) {
-    return { reason: `helm could not be built: ${(err as Error).message.split('\n')[0]}` };
-  }
-}
 const { helm, reason } = await findHelm();
 if (reason) console.warn(`helm-chart.int.test.ts skipped: ${reason}`);
 

@@ -89,7 +89,10 @@ const specSchema: JSONSchemaProps = {
     tags: immutable(tagsSchema(), 'tags'),
     limits: immutable(limitsSchema, 'limits'),
     runnerPool: immutable(
-      { ...dnsLabel('Name of the RunnerPool (same namespace) to run on.'), default: DEFAULT_RUNNER_POOL },
+      {
+        ...dnsLabel("Name of the RunnerPool to run on (pools live in the controller's namespace)."),
+        default: DEFAULT_RUNNER_POOL,
+      },
       'runnerPool',
     ),
     cancelRequested: withRule(

@@ -25,7 +25,7 @@ export interface ExecutionSpec {
   tags?: HeapTags;
   /** Defaulted field by field by the API server. */
   limits: ExecutionLimits;
-  /** Name of the RunnerPool (same namespace) to run on; defaulted to `default`. */
+  /** Name of the RunnerPool to run on (pools live in the controller's namespace); default `default`. */
   runnerPool: string;
   /** Set to true to cancel; can never go back to false. */
   cancelRequested: boolean;

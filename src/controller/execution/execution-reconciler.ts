@@ -31,7 +31,8 @@ import { recordOf } from '../../cluster/execution-resource.ts';
 import type { RunnerPool as RunnerPoolObject } from '../../api/v1alpha1/index.ts';
 import type { NatsRunnerPool } from '../../cluster/nats-runner-pool.ts';
 import type { ReconcileResult, Reconciler } from '../runtime/index.ts';
-import { recordSessionCell, type SessionStores } from '../session-commit.ts';
+import type { SessionStores } from '../../core/tenant-stores.ts';
+import { recordSessionCell } from '../session-commit.ts';
 import type { RunnerPools } from './runner-pools.ts';
 
 /** What the reconciler reports to watchers (events, metrics). */

@@ -20,7 +20,7 @@ import {
   type RunnerSubjects,
 } from '../../cluster/runner-subjects.ts';
 import { TenantHeapStores } from '../../cluster/tenant-heap-stores.ts';
-import { s3Client } from '../../cli/heap-storage.ts';
+import { s3Client } from '../../cluster/s3-client.ts';
 import { RunMessageSchema, type RunnerMessage } from '../protocol.ts';
 import { RunnerProcess, type RunnerOptions } from '../runner-process.ts';
 import { ClusterRuns } from './cluster-runs.ts';
@@ -106,7 +106,7 @@ class RunnerPod {
     const stores =
       config.s3 &&
       new TenantHeapStores({
-        client: s3Client({ kind: 's3', ...config.s3 }),
+        client: s3Client(config.s3),
         bucket: config.s3.bucket,
         prefix: config.s3.prefix,
       });

@@ -7,11 +7,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { HeapStore, OutputLog } from '../core/index.ts';
 import { Mcpv8Error } from '../core/index.ts';
-import { JetStreamOutputLog } from '../cluster/jetstream-output-log.ts';
-import { KvHeapTagStore } from '../cluster/kv-heap-tags.ts';
-import { KvSessionLog } from '../cluster/kv-session-log.ts';
-import type { TenantHeapStores } from '../cluster/tenant-heap-stores.ts';
-import type { SessionStores, TenantStores } from './tenant-stores.ts';
+import { JetStreamOutputLog } from './jetstream-output-log.ts';
+import { KvHeapTagStore } from './kv-heap-tags.ts';
+import { KvSessionLog } from './kv-session-log.ts';
+import type { TenantHeapStores } from './tenant-heap-stores.ts';
+import type { SessionStores, TenantStores } from '../core/tenant-stores.ts';
 
 /** The KV bucket of a namespace's session log (a DNS label is a valid bucket-name suffix). */
 export const sessionBucket = (namespace: string): string => `MCPV8_SESSIONS_${namespace}`;
