@@ -29,6 +29,8 @@ export interface NatsRunnerPoolOptions {
   runsPerRunner?: number;
   /** Called once a retired runner has nothing left to run. */
   onRetired?: (runnerId: string) => void;
+  /** Called when a runner becomes ready (first heard from) or is lost: readiness changed. */
+  onReadinessChange?: (runnerId: string) => void;
   /** Reason of executions whose runner is lost (default RunnerCrashed; cluster: RunnerLost). */
   lostReason?: FailureReason;
   /** JetStream manager of the outcome stream: adopted executions look their outcome up there. */

@@ -336,6 +336,7 @@ export class NatsRunnerPool implements RunnerPool {
   /** The runner was heard from; `running` is what it says it runs. */
   #alive(runner: Runner, running: number): void {
     runner.lastSeen = Date.now();
+    if (!runner.ready) this.#opts.onReadinessChange?.(runner.id);
     runner.ready = true;
     // Whatever the pool gave up on has stopped: the runner can be trusted with work again.
     if (running <= runner.running.size) runner.suspect = false;
@@ -396,6 +397,7 @@ export class NatsRunnerPool implements RunnerPool {
       const waitedOn = r.ready || r.running.size > 0;
       if (waitedOn && now - silentSince > this.#opts.heartbeatTimeoutMs) {
         r.ready = false;
+        this.#opts.onReadinessChange?.(r.id);
         this.#restarts++;
         this.#endAll(r, `the runner ${r.id} was lost (not heard from for ${now - silentSince} ms)`);
         // Discovered runners come and go (pods are replaced): only live ones are kept, so the

@@ -117,7 +117,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     outcomes,
     subjectPrefix: config.runner.subjectPrefix,
     heartbeatTimeoutMs: config.runner.heartbeatTimeoutMs,
-    onRetired: (poolKey) => poolController.enqueue(poolKey),
+    onPodChange: (poolKey) => poolController.enqueue(poolKey),
   });
   const store = new KubeExecutionStore({ kubeConfig: kc, fieldManager: 'mcpv8-controller' });
   const api = new ExecutionApi(kc, 'mcpv8-controller');

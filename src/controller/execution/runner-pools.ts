@@ -16,8 +16,12 @@ export interface RunnerPoolsOptions {
   subjectPrefix: string;
   /** A runner silent this long is lost (its executions fail RunnerLost). */
   heartbeatTimeoutMs: number;
-  /** Told when a pod has run all it may run (`executionsPerPod`) and can be discarded. */
-  onRetired: (poolKey: string, runnerId: string) => void;
+  /**
+   * Told when a pod of the pool changed in a way its RunnerPool reconciler must see: it has run
+   * all it may run (`executionsPerPod`) and can be discarded, or its runner became ready or was
+   * lost (the pool's readyReplicas).
+   */
+  onPodChange: (poolKey: string, runnerId: string) => void;
 }
 
 export class RunnerPools {
@@ -40,7 +44,8 @@ export class RunnerPools {
         runsPerRunner: executionsPerPod,
         lostReason: FailureReason.RunnerLost,
         outcomes: this.#opts.outcomes,
-        onRetired: (runnerId) => this.#opts.onRetired(key, runnerId),
+        onRetired: (runnerId) => this.#opts.onPodChange(key, runnerId),
+        onReadinessChange: (runnerId) => this.#opts.onPodChange(key, runnerId),
       });
       this.#pools.set(key, pool);
     }
