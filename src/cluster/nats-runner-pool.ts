@@ -320,15 +320,26 @@ export class NatsRunnerPool implements RunnerPool {
     if (a.executions) this.#checkAdopted(runner, new Set(a.executions));
   }
 
-  /** Adopted executions the runner says it does not run: finished unseen, or never received. */
+  /**
+   * Adopted executions the runner says it does not run: finished while nobody listened (the
+   * outcome stream has it), or never received — the previous controller recorded the assignment
+   * and died before its run message left. Then it is sent now, once; the runner refuses a run it
+   * has already received, so it cannot run twice.
+   */
   #checkAdopted(runner: Runner, runs: ReadonlySet<string>): void {
     for (const [id, p] of runner.running) {
       if (!p.adopted || runs.has(id)) continue;
+      p.adopted = false;
       const namespace = p.req.execution?.namespace ?? 'default';
       void this.#storedOutcome(runner, namespace, id).then((settled) => {
         if (settled || runner.running.get(id) !== p) return;
-        runner.running.delete(id);
-        p.resolve(this.#lost(p, `the runner ${runner.id} does not run this execution`));
+        // Its deadline counts from now, as the runner's own does.
+        p.startedAt = Date.now();
+        const error = this.#send(runner, { type: 'run', ...p.req, persist: p.req.persist ?? false });
+        if (error) {
+          runner.running.delete(id);
+          p.resolve(this.#lost(p, error));
+        }
       });
     }
   }

@@ -136,9 +136,10 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
       },
     }),
     observer: executionObserver(events, metrics),
+    requeue: (key) => executionController.enqueue(key),
     log,
   });
-  const executionController = new Controller({
+  const executionController: Controller = new Controller({
     name: 'execution',
     reconciler,
     concurrency: config.executionWorkers,

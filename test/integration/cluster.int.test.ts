@@ -237,6 +237,48 @@ describe('cluster mode', () => {
     }
   }, 180_000);
 
+  it('sends an execution a dead leader assigned but never sent, exactly once', async () => {
+    const ns = cluster.tenants[1]!.namespace;
+    // What a controller leaves behind when it dies between the assignment and the send: the
+    // status says Running on an idle pod that never received the run. No controller runs while
+    // it is set up; then a new one takes the Lease.
+    await waitFor(
+      async () => (await runnerPods()).filter((p) => !p.deleting).length === 2,
+      30_000,
+      'warm pods',
+    );
+    for (const [, child] of cluster.controllers) child.kill('SIGKILL');
+    await waitFor(() => cluster.controllers.size === 0, 10_000, 'controllers gone');
+    const pod = (await runnerPods()).find((p) => !p.deleting)!.name;
+    const name = `e${Date.now().toString(36)}orphan`;
+    const created = await kubeApi<Execution>(kube, 'POST', EXEC(ns), {
+      body: {
+        apiVersion: 'mcpv8.dev/v1alpha1',
+        kind: 'Execution',
+        metadata: { name },
+        spec: { code: 'console.log("orphan ran"); 7' },
+      },
+    });
+    expect(created.status).toBe(201);
+    const claimed = await kubeApi(kube, 'PATCH', `${EXEC(ns, name)}/status`, {
+      body: { status: { phase: 'Running', runner: { pod }, startTime: new Date().toISOString() } },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(claimed.status).toBe(200);
+    await cluster.startController(`controller-after-${Date.now().toString(36)}`);
+    const done = await waitPhase(ns, name, ['Succeeded', 'Failed', 'TimedOut', 'Cancelled'], 60_000);
+    expect(done.status?.phase, JSON.stringify(done.status)).toBe('Succeeded');
+    expect(done.status?.result).toBe('7');
+    expect(done.status?.runner?.pod).toBe(pod);
+    const client = await mcpClient(cluster.tenants[1]!.token);
+    try {
+      const out = await call(client, 'get_execution_output', { execution_id: name });
+      expect((out.data as string).split('\n').filter((l) => l === 'orphan ran')).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+
   it('keeps tenants apart: B cannot read A’s executions', async () => {
     const [a, b] = cluster.tenants;
     const asA = await fetch(`${cluster.gatewayUrl}/api/exec?wait=30`, {
@@ -272,13 +314,13 @@ describe('cluster mode', () => {
       });
     expect((await setPerPod(20)).status).toBe(200);
     // Pods made for one execution each keep no live heaps: replace them with pooled ones.
-    for (const pod of await runnerPods())
+    const old = new Set((await runnerPods()).map((p) => p.name));
+    for (const pod of old)
       await kubeApi(
         kube,
         'DELETE',
-        `/api/v1/namespaces/${cluster.namespace}/pods/${pod.name}?gracePeriodSeconds=0`,
+        `/api/v1/namespaces/${cluster.namespace}/pods/${pod}?gracePeriodSeconds=0`,
       );
-    const old = new Set((await runnerPods()).map((p) => p.name));
     await waitFor(
       async () => (await runnerPods()).filter((p) => !p.deleting && !old.has(p.name)).length === 2,
       30_000,

@@ -59,6 +59,8 @@ export interface ExecutionReconcilerOptions {
   /** Session log and tags of a tenant; absent: stateless (no heaps are committed). */
   sessions?: (namespace: string) => Promise<SessionStores>;
   observer?: ExecutionObserver;
+  /** Queues a key for another reconcile (the controller's queue). */
+  requeue?: (key: string) => void;
   now?: () => Date;
   log?: Pick<Logger, 'info' | 'warn' | 'error'>;
 }
@@ -136,10 +138,17 @@ export class ExecutionReconciler implements Reconciler {
     const abort = new AbortController();
     this.#inflight.set(key, abort);
     const req = this.#request(execution, record);
+    // Set when the assignment's compare-and-set found the execution no longer Pending: whoever
+    // moved it (a cancel, another controller) owns the next step, not this run.
+    let claimLost = false;
     const run =
       record.status === 'queued'
         ? pool.runners.run(req, () => {}, abort.signal, {
-            assigned: (runner) => this.#assign(execution, record, runner),
+            assigned: async (runner) => {
+              const ok = await this.#assign(execution, record, runner);
+              claimLost = !ok;
+              return ok;
+            },
           })
         : record.runner === undefined
           ? Promise.resolve(lostUnassigned(record))
@@ -153,12 +162,16 @@ export class ExecutionReconciler implements Reconciler {
     void run
       .then(async (outcome) => {
         // Leadership ended: leave the status as it is for the next leader to adopt.
-        if (this.#stopped) return;
+        if (this.#stopped || claimLost) return;
         const final = await this.#withSession(record, outcome);
         await this.#finish(execution, record, ['queued', 'running'], final);
       })
       .catch((err: unknown) => this.#opts.log?.error({ err, key }, 'following an execution failed'))
-      .finally(() => this.#inflight.delete(key));
+      .finally(() => {
+        this.#inflight.delete(key);
+        // Changes seen while it was followed were skipped: look at it afresh.
+        if (claimLost) this.#opts.requeue?.(key);
+      });
   }
 
   #request(execution: Execution, record: ExecutionRecord): RunRequest {

@@ -36,6 +36,8 @@ import { ClusterOutputSink, jetStreamOutputLogs } from './output-sink.ts';
 
 /** Most execution ids an announcement lists (the schema's bound). */
 const MAX_ANNOUNCED = 64;
+/** Cluster execution ids remembered to refuse a run sent twice. */
+const MAX_REMEMBERED_RUNS = 10_000;
 
 function exit(message: string, code: number): never {
   process.stderr.write(`runner: ${message}\n`);
@@ -84,6 +86,8 @@ class RunnerPod {
   readonly #cluster: ClusterRuns;
   /** Runs received and not yet reported: what a drain waits for, and what announcements list. */
   readonly #inFlight = new Set<string>();
+  /** Cluster runs received, oldest first (bounded): each is run at most once. */
+  readonly #received = new Set<string>();
   #draining = false;
   #running = 0;
 
@@ -167,6 +171,17 @@ class RunnerPod {
       return;
     }
     const msg = run.data;
+    // A controller that took over re-sends a run its runner does not list; if this pod did get
+    // it after all, it must not run it a second time.
+    if (ClusterRuns.isCluster(msg)) {
+      if (this.#received.has(msg.executionId)) {
+        this.#log.warn(`ignored a second run of ${msg.executionId}`);
+        return;
+      }
+      this.#received.add(msg.executionId);
+      if (this.#received.size > MAX_REMEMBERED_RUNS)
+        this.#received.delete(this.#received.values().next().value!);
+    }
     if (this.#draining) {
       // Refused, not dropped: the pool learns at once instead of at the deadline.
       const error = failureError(FailureReason.RunnerCrashed, 'the runner is shutting down');
