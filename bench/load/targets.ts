@@ -1,0 +1,180 @@
+/**
+ * The two ways the load benchmark runs a cell on a server, each "submit, then wait for it to
+ * finish", as an agent would:
+ *   - http: `POST /api/exec?wait=<s>` — one request that answers once the execution finished;
+ *   - mcp:  `tools/call run_js` over Streamable HTTP, then `get_execution` polled until the
+ *     status is final. The server has no completion notification and its MCP-task
+ *     `tasks/result` waits in 250 ms poll steps, so a short client poll is the tightest wait
+ *     MCP offers. The pause doubles from `pollMs` up to `maxPollMs` — by default 5 → 100 ms,
+ *     the same steps as the server's own `?wait=` loop, so both targets see completion equally
+ *     finely. A fixed short pause would not do: under overload every queued cell polls, and
+ *     the polls themselves become much of the server's load (a busy-machine trial at 100/s
+ *     made ~18 requests per cell).
+ * Both count the HTTP requests they make (the table's "HTTP Req/s").
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Attempt } from './arrival.ts';
+
+/** One cell to run: stateless when neither heap nor session is set. */
+export interface Cell {
+  code: string;
+  heap?: string;
+  session?: string;
+}
+
+export interface CellResult extends Attempt {
+  /** Stateful mode: the heap the completed cell committed. */
+  heap?: string;
+}
+
+export interface Target {
+  readonly name: 'http' | 'mcp';
+  /** HTTP requests made so far. */
+  readonly requests: number;
+  run(cell: Cell, signal: AbortSignal): Promise<CellResult>;
+  close(): Promise<void>;
+}
+
+interface ExecutionView {
+  execution_id: string;
+  status: string;
+  heap?: string;
+  error?: { reason?: string };
+}
+
+const FINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
+
+/** A finished execution as an attempt: only `completed` counts as a success. */
+function outcome(view: ExecutionView): CellResult {
+  if (view.status === 'completed') return { ok: true, heap: view.heap };
+  return { ok: false, error: view.error?.reason ? `${view.status}: ${view.error.reason}` : view.status };
+}
+
+const bodyOf = (cell: Cell) => ({
+  code: cell.code,
+  ...(cell.heap !== undefined && { heap: cell.heap }),
+  ...(cell.session !== undefined && { session: cell.session }),
+});
+
+export class HttpTarget implements Target {
+  readonly name = 'http';
+  requests = 0;
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+
+  /** `waitSeconds`: the server-side wait, at least as long as a request may take in the run. */
+  constructor(baseUrl: string, waitSeconds: number, token?: string) {
+    this.#url = `${baseUrl}/api/exec?wait=${Math.min(300, Math.max(1, Math.ceil(waitSeconds)))}`;
+    this.#headers = {
+      'content-type': 'application/json',
+      ...(token !== undefined && { authorization: `Bearer ${token}` }),
+    };
+  }
+
+  async run(cell: Cell, signal: AbortSignal): Promise<CellResult> {
+    this.requests++;
+    const res = await fetch(this.#url, {
+      method: 'POST',
+      headers: this.#headers,
+      body: JSON.stringify(bodyOf(cell)),
+      signal,
+    });
+    if (res.status !== 200) {
+      // 202 means the wait ran out before the execution finished: not a success.
+      await res.body?.cancel();
+      return { ok: false, error: `http ${res.status}` };
+    }
+    return outcome((await res.json()) as ExecutionView);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export interface McpTargetOptions {
+  /** MCP sessions (connections) calls are spread over, round-robin. */
+  clients: number;
+  /** First pause between get_execution polls, ms; it doubles up to maxPollMs. */
+  pollMs: number;
+  maxPollMs: number;
+  token?: string;
+}
+
+export class McpTarget implements Target {
+  readonly name = 'mcp';
+  requests = 0;
+  readonly #clients: Client[];
+  readonly #pollMs: number;
+  readonly #maxPollMs: number;
+  #next = 0;
+
+  private constructor(clients: Client[], pollMs: number, maxPollMs: number) {
+    this.#clients = clients;
+    this.#pollMs = pollMs;
+    this.#maxPollMs = Math.max(pollMs, maxPollMs);
+  }
+
+  static async connect(baseUrl: string, opts: McpTargetOptions): Promise<McpTarget> {
+    const headers = opts.token === undefined ? undefined : { authorization: `Bearer ${opts.token}` };
+    const clients = await Promise.all(
+      Array.from({ length: opts.clients }, async () => {
+        const client = new Client({ name: 'mcp-v8-load-bench', version: '1.0.0' });
+        await client.connect(
+          new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), { requestInit: { headers } }),
+        );
+        return client;
+      }),
+    );
+    return new McpTarget(clients, opts.pollMs, opts.maxPollMs);
+  }
+
+  async run(cell: Cell, signal: AbortSignal): Promise<CellResult> {
+    const client = this.#clients[this.#next++ % this.#clients.length]!;
+    // The run's grace period, not the SDK's 60 s default, decides when a call is given up.
+    const options = { signal, timeout: 3_600_000 };
+    this.requests++;
+    const started = await client.callTool({ name: 'run_js', arguments: bodyOf(cell) }, undefined, options);
+    if (started.isError) return { ok: false, error: toolErrorCode(started.content) };
+    let view = started.structuredContent as ExecutionView;
+    // Polled at once first: a trivial cell is often done by the time run_js has answered.
+    let pause = this.#pollMs;
+    while (!FINAL.has(view.status)) {
+      this.requests++;
+      const got = await client.callTool(
+        { name: 'get_execution', arguments: { execution_id: view.execution_id } },
+        undefined,
+        options,
+      );
+      if (got.isError) return { ok: false, error: toolErrorCode(got.content) };
+      view = got.structuredContent as ExecutionView;
+      if (FINAL.has(view.status)) break;
+      await sleep(pause, signal);
+      pause = Math.min(pause * 2, this.#maxPollMs);
+    }
+    return outcome(view);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#clients.map((c) => c.close()));
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    // The listener is removed again: thousands of polls share the run's one signal.
+    const onAbort = () => (clearTimeout(timer), reject(signal.reason as Error));
+    const timer = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The stable code of a tool error (`{"error":{"code":…}}` in its text), for grouping. */
+function toolErrorCode(content: unknown): string {
+  const text = Array.isArray(content) ? (content[0] as { text?: string } | undefined)?.text : undefined;
+  try {
+    return (JSON.parse(text ?? '') as { error?: { code?: string } }).error?.code ?? 'tool error';
+  } catch {
+    return 'tool error';
+  }
+}
