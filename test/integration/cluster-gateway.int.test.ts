@@ -31,6 +31,7 @@ import { kubeApi, type KubeRequestOptions } from '../harness/kube-api.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { isMcpv8Error } from '../../src/core/index.ts';
 import { s3TestClient } from '../harness/s3-client.ts';
+import { requestToken } from '../harness/chart-install.ts';
 
 const { kube, nats, s3 } = inject('services') as Required<ReturnType<typeof inject<'services'>>>;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,21 +54,7 @@ async function ok(what: string, p: Promise<{ status: number; body: unknown }>): 
     throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
 }
 
-async function token(ns: string, sa: string): Promise<string> {
-  const res = await api<{ status?: { token?: string } }>(
-    'POST',
-    `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
-    {
-      body: {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: 3600 },
-      },
-    },
-  );
-  if (!res.body.status?.token) throw new Error(`token ${ns}/${sa}: HTTP ${res.status}`);
-  return res.body.status.token;
-}
+const token = (ns: string, sa: string) => requestToken(kube, ns, sa);
 
 let dir: string;
 let gateway: ClusterGateway;

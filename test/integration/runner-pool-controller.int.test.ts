@@ -3,7 +3,8 @@
 // that count through resyncs, deletions, retirement and scaling via /scale; its status follows the
 // pods and the readyRunners hook; its pods pass PodSecurity "restricted"; and deleting the pool
 // lets the garbage collector (kube-controller-manager) remove its pods.
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +37,7 @@ import {
   podSource,
 } from '../../src/controller/runtime/index.ts';
 import { applyCrdYaml, kubeApi, type KubeRequestOptions } from '../harness/kube-api.ts';
+import { tokenKubeConfig } from '../harness/kube-config.ts';
 
 const kube = inject('services').kube!;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -100,13 +102,7 @@ async function expectSteadyPods(n: number): Promise<V1Pod[]> {
 }
 
 beforeAll(async () => {
-  kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'it', server: kube.server, caData: Buffer.from(kube.caPem).toString('base64') }],
-    users: [{ name: 'admin', token: kube.adminToken }],
-    contexts: [{ name: 'it', cluster: 'it', user: 'admin' }],
-    currentContext: 'it',
-  });
+  kc = tokenKubeConfig(kube);
   core = kc.makeApiClient(CoreV1Api);
   for (const crd of CRDS) {
     const res = await applyCrdYaml(kube, crd.metadata.name, readFileSync(join(root, crdPath(crd)), 'utf8'));
