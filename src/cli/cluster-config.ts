@@ -8,13 +8,14 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { HEAP_MB_MAX, Mcpv8Error, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
 import { TenantListSchema, type Tenant } from '../gateway/auth/token-review.ts';
+import type { S3Settings } from '../cluster/s3-client.ts';
 
 export interface ClusterGatewayConfig {
   port: number;
   host: string;
   nats: { url: string; token?: string };
   /** Heaps in S3, one prefix per tenant; absent: stateless (no heaps, sessions or tags). */
-  s3?: { bucket: string; prefix: string; endpoint?: string; region: string; forcePathStyle: boolean };
+  s3?: S3Settings;
   /**
    * How the API server is reached: a kubeconfig file when one is named, else the pod's own
    * ServiceAccount (in-cluster: KUBERNETES_SERVICE_HOST is set).

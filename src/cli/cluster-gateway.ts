@@ -7,7 +7,7 @@
  * client reads it with get_execution_output).
  */
 import { KubeConfig, VersionApi } from '@kubernetes/client-node';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ClusterExecutionQueue } from '../cluster/cluster-execution-queue.ts';
 import { KubeExecutionStore } from '../cluster/kube-execution-store.ts';
@@ -20,7 +20,7 @@ import { buildHttpApp } from '../gateway/http-app.ts';
 import { SessionService } from '../gateway/session-service.ts';
 import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import type { ClusterGatewayConfig } from './cluster-config.ts';
-import { s3Client } from '../cluster/s3-client.ts';
+import { connectNats } from '../cluster/connection-settings.ts';
 
 /** How often the API server is probed for readiness, ms. */
 const API_PROBE_MS = 10_000;
@@ -41,22 +41,11 @@ export async function startClusterGateway(
   if (config.kube.kind === 'file') kubeConfig.loadFromFile(config.kube.path);
   else kubeConfig.loadFromCluster();
 
-  const nc = await connect({
-    servers: config.nats.url.split(',').map((s) => s.trim()),
-    ...(config.nats.token !== undefined && { token: config.nats.token }),
-    name: 'mcp-v8-gateway',
-    maxReconnectAttempts: -1,
-  });
+  const nc = await connectNats(config.nats, 'mcp-v8-gateway');
   const natsUp = watchNats(nc, log);
   const api = probeApiServer(kubeConfig, log);
 
-  const heaps =
-    config.s3 &&
-    new TenantHeapStores({
-      client: s3Client(config.s3),
-      bucket: config.s3.bucket,
-      prefix: config.s3.prefix,
-    });
+  const heaps = config.s3 && TenantHeapStores.fromSettings(config.s3);
   const tenants = new ClusterTenantStores({ nc, ...(heaps && { heaps }) });
   const store = new KubeExecutionStore({
     kubeConfig,

@@ -6,8 +6,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { parseEnv } from '../core/config-env.ts';
-import { s3Client } from './s3-client.ts';
-import { TenantHeapStores } from './tenant-heap-stores.ts';
+import type { S3Settings } from './s3-client.ts';
 
 const Bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
 
@@ -20,14 +19,6 @@ const EnvSchema = z.object({
   MCP_V8_S3_REGION: z.string().default('us-east-1'),
   MCP_V8_S3_FORCE_PATH_STYLE: Bool.default(false),
 });
-
-export interface S3Settings {
-  bucket: string;
-  prefix: string;
-  endpoint?: string;
-  region: string;
-  forcePathStyle: boolean;
-}
 
 export interface ConnectionSettings {
   nats: { url: string; token?: string };
@@ -52,20 +43,12 @@ export function connectionSettings(env: NodeJS.ProcessEnv): ConnectionSettings {
   };
 }
 
-/** Connects to NATS; reconnects forever (a role outlives NATS restarts). */
-export function connectNats(settings: ConnectionSettings, name: string): Promise<NatsConnection> {
+/** Connects to NATS (`url` may list servers, comma-separated); reconnects forever, as a role outlives NATS restarts. */
+export function connectNats(nats: { url: string; token?: string }, name: string): Promise<NatsConnection> {
   return connect({
-    servers: settings.nats.url,
+    servers: nats.url.split(',').map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
-    ...(settings.nats.token !== undefined && { token: settings.nats.token }),
+    ...(nats.token !== undefined && { token: nats.token }),
   });
-}
-
-/** Per-tenant heap stores over the S3 settings; undefined when no bucket is set. */
-export function tenantHeapStores(settings: ConnectionSettings): TenantHeapStores | undefined {
-  const s3 = settings.s3;
-  if (!s3) return undefined;
-  const client = s3Client(s3);
-  return new TenantHeapStores({ client, bucket: s3.bucket, prefix: s3.prefix });
 }

@@ -5,7 +5,7 @@
  * of a session to the runner holding its heap when that runner is free.
  *
  * A pod cannot be killed from here, so failures are declared rather than enforced:
- * - a runner silent for `heartbeatTimeoutMs` is lost: its executions fail RunnerCrashed;
+ * - a runner silent for `heartbeatTimeoutMs` is lost: its executions fail with `lostReason`;
  * - an execution past its deadline + `deadlineGraceMs` ends timed_out;
  * - a cancel not acknowledged by an outcome within `cancelGraceMs` ends cancelled anyway.
  * In the last two cases the runner may still be busy with it: it is suspect and gets no work until
@@ -27,11 +27,10 @@ import {
   RunnerAnnouncementSchema,
   allRunnersOut,
   heartbeatSubject,
-  runnerSubjects,
   runnerTokenOf,
 } from './runner-subjects.ts';
-import { subjectToken } from './nats-tokens.ts';
-import { dispatchRun, type PendingRun } from '../core/runner-dispatch.ts';
+import { dispatchRun, trackRun, type PendingRun } from '../core/runner-dispatch.ts';
+import { RunnerRoster, type Runner } from './nats-runner-roster.ts';
 import {
   DEFAULT_NATS_RUNNER_POOL_OPTIONS,
   type NatsRunnerPoolOptions,
@@ -45,28 +44,11 @@ const WATCHDOG_INTERVAL_MS = 100;
 
 type Pending = PendingRun;
 
-interface Runner {
-  id: string;
-  in: string;
-  /** Heard from (ready or heartbeat) and not lost since. */
-  ready: boolean;
-  draining: boolean;
-  /** May still run something the pool gave up on: no new work until a heartbeat clears it. */
-  suspect: boolean;
-  running: Map<string, Pending>;
-  lastSeen: number;
-  /** Runs sent to it over its life (for `runsPerRunner`). */
-  runs: number;
-  /** When the pool first heard of it (an adopted runner never heard from is lost after a while). */
-  knownAt: number;
-}
-
 /** {@link RunnerPool} over NATS; the connection belongs to the caller. */
 export class NatsRunnerPool implements RunnerPool {
   readonly #nc: NatsConnection;
   readonly #opts: NatsRunnerPoolOptions;
-  /** By subject token. */
-  readonly #runners = new Map<string, Runner>();
+  readonly #runners: RunnerRoster;
   readonly #waiting: Array<() => void> = [];
   readonly #heaps: RunnerHeaps<Runner>;
   readonly #configured: ReadonlySet<string>;
@@ -79,14 +61,15 @@ export class NatsRunnerPool implements RunnerPool {
     this.#nc = nc;
     this.#opts = { ...DEFAULT_NATS_RUNNER_POOL_OPTIONS, ...opts };
     this.#heaps = new RunnerHeaps<Runner>(this.#opts.heaps);
+    this.#runners = new RunnerRoster(this.#opts);
     this.#configured = new Set(this.#opts.runners);
-    for (const id of this.#opts.runners) this.#know(id);
+    for (const id of this.#opts.runners) this.#runners.know(id);
     const prefix = this.#opts.subjectPrefix;
     this.#subs = [
       nc.subscribe(allRunnersOut(prefix), {
         callback: (err, msg) => {
           const token = err ? undefined : runnerTokenOf(prefix, msg.subject);
-          const runner = token === undefined ? undefined : this.#runners.get(token);
+          const runner = token === undefined ? undefined : this.#runners.byToken(token);
           if (runner) this.#onMessage(runner, parseJson(msg.data));
         },
       }),
@@ -100,7 +83,7 @@ export class NatsRunnerPool implements RunnerPool {
         callback: (err, msg) => {
           const parsed = err ? undefined : StoredOutcomeSchema.safeParse(parseJson(msg.data));
           if (!parsed?.success) return;
-          const runner = this.#runners.get(subjectToken(parsed.data.runnerId, 'runner id'));
+          const runner = this.#runners.get(parsed.data.runnerId);
           if (runner) this.#onMessage(runner, parsed.data);
         },
       }),
@@ -125,7 +108,7 @@ export class NatsRunnerPool implements RunnerPool {
     hooks: RunHooks = {},
   ): Promise<ExecutionOutcome> {
     return dispatchRun(req, onOutput, signal, {
-      freeRunner: () => this.#freeRunner(req.heap),
+      freeRunner: () => this.#runners.free(this.#heaps.routes.holder(req.heap)),
       closed: () => this.#closed,
       waiting: this.#waiting,
       sendRun: (r, run) => {
@@ -158,23 +141,17 @@ export class NatsRunnerPool implements RunnerPool {
     signal: AbortSignal,
     namespace: string,
   ): Promise<ExecutionOutcome> {
-    const runner = this.#know(runnerId);
-    return new Promise<ExecutionOutcome>((resolve) => {
-      const pending: Pending = { req, onOutput: () => {}, startedAt, adopted: true, resolve };
-      const onAbort = () => {
-        pending.cancelledAt = Date.now();
-        this.#send(runner, { type: 'cancel', executionId: req.executionId });
-      };
-      pending.resolve = (o) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(o);
-      };
-      runner.running.set(req.executionId, pending);
-      runner.runs++;
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (signal.aborted) onAbort();
-      void this.#storedOutcome(runner, namespace, req.executionId);
-    });
+    const runner = this.#runners.know(runnerId);
+    runner.runs++;
+    const sendCancel = () => this.#send(runner, { type: 'cancel', executionId: req.executionId });
+    const outcome = trackRun(
+      runner.running,
+      { req, onOutput: () => {}, startedAt, adopted: true },
+      signal,
+      sendCancel,
+    );
+    void this.#storedOutcome(runner, namespace, req.executionId);
+    return outcome;
   }
 
   /** Changes `runsPerRunner` for runs not yet sent. */
@@ -184,32 +161,31 @@ export class NatsRunnerPool implements RunnerPool {
 
   /** Runners this pool uses: pods come and go, so their owner says which exist. */
   setMembers(ids: readonly string[]): void {
-    const keep = new Set(ids.map((id) => subjectToken(id, 'runner id')));
-    for (const id of ids) this.#know(id);
-    for (const [token, r] of this.#runners) {
-      if (keep.has(token)) continue;
+    const keep = new Set(ids.map((id) => this.#runners.know(id)));
+    for (const r of [...this.#runners.all()]) {
+      if (keep.has(r)) continue;
       this.#restarts++;
       this.#endAll(r, `the runner ${r.id} is gone`);
-      this.#runners.delete(token);
+      this.#runners.forget(r);
     }
   }
 
   /** True once `runnerId` was given all its runs and has finished them. */
   isRetired(runnerId: string): boolean {
-    const r = this.#runners.get(subjectToken(runnerId, 'runner id'));
-    return r !== undefined && this.#usedUp(r) && r.running.size === 0;
+    const r = this.#runners.get(runnerId);
+    return r !== undefined && this.#runners.usedUp(r) && r.running.size === 0;
   }
 
   /** Ids of the runners that announced themselves and can take work (or do). */
   readyRunners(): string[] {
-    return [...this.#runners.values()].filter((r) => r.ready && !r.draining).map((r) => r.id);
+    return [...this.#runners.all()].filter((r) => r.ready && !r.draining).map((r) => r.id);
   }
 
   stats(): RunnerPoolStats {
-    const all = [...this.#runners.values()];
+    const all = [...this.#runners.all()];
     return {
       runners: all.length,
-      ready: all.filter((r) => this.#usable(r)).length,
+      ready: all.filter((r) => this.#runners.usable(r)).length,
       busy: all.reduce((n, r) => n + r.running.size, 0),
       waiting: this.#waiting.length,
       restarts: this.#restarts,
@@ -218,7 +194,7 @@ export class NatsRunnerPool implements RunnerPool {
 
   /** Id of the runner running `executionId`, if it is running. */
   runnerOf(executionId: string): string | undefined {
-    for (const r of this.#runners.values()) if (r.running.has(executionId)) return r.id;
+    for (const r of this.#runners.all()) if (r.running.has(executionId)) return r.id;
     return undefined;
   }
 
@@ -231,57 +207,13 @@ export class NatsRunnerPool implements RunnerPool {
     this.#closed = true;
     clearInterval(this.#watchdog);
     for (const s of this.#subs) s.unsubscribe();
-    for (const r of this.#runners.values()) {
+    for (const r of this.#runners.all()) {
       if (!opts.leaveRunning)
         for (const id of r.running.keys()) this.#send(r, { type: 'cancel', executionId: id });
       this.#endAll(r, 'the runner pool is closed');
     }
     for (const wake of this.#waiting.splice(0)) wake();
     await this.#nc.flush().catch(() => undefined);
-  }
-
-  #know(id: string): Runner {
-    const token = subjectToken(id, 'runner id');
-    let runner = this.#runners.get(token);
-    if (!runner) {
-      const { in: inSubject } = runnerSubjects(this.#opts.subjectPrefix, id);
-      runner = {
-        id,
-        in: inSubject,
-        ready: false,
-        draining: false,
-        suspect: false,
-        running: new Map(),
-        lastSeen: 0,
-        runs: 0,
-        knownAt: Date.now(),
-      };
-      this.#runners.set(token, runner);
-    }
-    return runner;
-  }
-
-  /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
-  #freeRunner(heap?: HeapId): Runner | undefined {
-    const holder = this.#heaps.routes.holder(heap);
-    if (holder && this.#hasRoom(holder)) return holder;
-    let best: Runner | undefined;
-    for (const r of this.#runners.values()) {
-      if (this.#hasRoom(r) && (!best || r.running.size < best.running.size)) best = r;
-    }
-    return best;
-  }
-
-  #usable(r: Runner): boolean {
-    return r.ready && !r.draining && !r.suspect;
-  }
-
-  #hasRoom(r: Runner): boolean {
-    return this.#usable(r) && !this.#usedUp(r) && r.running.size < this.#opts.concurrencyPerRunner;
-  }
-
-  #usedUp(r: Runner): boolean {
-    return this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner;
   }
 
   /** A run that was never sent (assignment not recorded, or not sendable): the runner is free again. */
@@ -312,9 +244,9 @@ export class NatsRunnerPool implements RunnerPool {
     const parsed = RunnerAnnouncementSchema.safeParse(raw);
     if (!parsed.success) return;
     const a = parsed.data;
-    const known = this.#runners.get(subjectToken(a.runnerId, 'runner id'));
+    const known = this.#runners.get(a.runnerId);
     if (!known && !this.#opts.discover) return;
-    const runner = known ?? this.#know(a.runnerId);
+    const runner = known ?? this.#runners.know(a.runnerId);
     runner.draining = a.draining;
     this.#alive(runner, a.running);
     if (a.executions) this.#checkAdopted(runner, new Set(a.executions));
@@ -351,7 +283,7 @@ export class NatsRunnerPool implements RunnerPool {
     runner.ready = true;
     // Whatever the pool gave up on has stopped: the runner can be trusted with work again.
     if (running <= runner.running.size) runner.suspect = false;
-    if (this.#usable(runner)) this.#wakeOne();
+    if (this.#runners.usable(runner)) this.#wakeOne();
   }
 
   #onMessage(runner: Runner, raw: unknown): void {
@@ -386,7 +318,7 @@ export class NatsRunnerPool implements RunnerPool {
             .commit(runner, pending.req, msg.outcome, msg.heapNode, msg.heapCommitted === true)
             .then(pending.resolve);
         this.#wakeOne();
-        if (this.#usedUp(runner) && runner.running.size === 0) this.#opts.onRetired?.(runner.id);
+        if (this.#runners.usedUp(runner) && runner.running.size === 0) this.#opts.onRetired?.(runner.id);
         break;
       }
       case 'chain-request':
@@ -403,7 +335,7 @@ export class NatsRunnerPool implements RunnerPool {
 
   #watch(): void {
     const now = Date.now();
-    for (const [token, r] of this.#runners) {
+    for (const r of [...this.#runners.all()]) {
       const silentSince = r.ready ? r.lastSeen : r.knownAt;
       const waitedOn = r.ready || r.running.size > 0;
       if (waitedOn && now - silentSince > this.#opts.heartbeatTimeoutMs) {
@@ -413,7 +345,7 @@ export class NatsRunnerPool implements RunnerPool {
         this.#endAll(r, `the runner ${r.id} was lost (not heard from for ${now - silentSince} ms)`);
         // Discovered runners come and go (pods are replaced): only live ones are kept, so the
         // map stays bounded; one that announces itself again is simply discovered again.
-        if (!this.#configured.has(r.id)) this.#runners.delete(token);
+        if (!this.#configured.has(r.id)) this.#runners.forget(r);
         continue;
       }
       for (const [id, p] of r.running) {

@@ -12,6 +12,13 @@ export interface S3Location {
   endpoint?: string;
 }
 
+/** Heap storage in S3: where, and the bucket and key prefix. */
+export interface S3Settings extends S3Location {
+  bucket: string;
+  /** Key prefix ('' for none). */
+  prefix: string;
+}
+
 /** An S3 client for the flags; credentials come from the SDK's default chain (AWS_* env, profile, IMDS). */
 export function s3Client(storage: S3Location): S3Client {
   return new S3Client({

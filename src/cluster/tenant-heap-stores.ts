@@ -7,6 +7,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { HeapStore } from '../core/index.ts';
 import { S3HeapStore } from './heap-store.ts';
+import { s3Client, type S3Settings } from './s3-client.ts';
 import { subjectToken } from './nats-tokens.ts';
 
 export interface TenantHeapStoresOptions {
@@ -23,6 +24,11 @@ export class TenantHeapStores {
 
   constructor(opts: TenantHeapStoresOptions) {
     this.#opts = opts;
+  }
+
+  /** Over the bucket and prefix of `s3`, with the shared S3 client settings. */
+  static fromSettings(s3: S3Settings): TenantHeapStores {
+    return new TenantHeapStores({ client: s3Client(s3), bucket: s3.bucket, prefix: s3.prefix });
   }
 
   /** The heaps of `namespace` (a DNS label; anything else is escaped, never used raw). */

@@ -15,7 +15,8 @@ import {
   type Execution,
   type RunnerPool,
 } from '../api/v1alpha1/index.ts';
-import { connectNats, connectionSettings, tenantHeapStores } from '../cluster/connection-settings.ts';
+import { connectNats, connectionSettings } from '../cluster/connection-settings.ts';
+import { TenantHeapStores } from '../cluster/tenant-heap-stores.ts';
 import { ExecutionApi } from '../cluster/execution-api.ts';
 import { KubeExecutionStore } from '../cluster/kube-execution-store.ts';
 import { ensureOutcomeStream } from '../cluster/outcome-stream.ts';
@@ -60,9 +61,10 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
   if (config.kubeconfigPath) kc.loadFromFile(config.kubeconfigPath);
   else kc.loadFromCluster();
 
-  const nc = await connectNats(connections, `mcpv8-controller-${config.identity}`);
+  const nc = await connectNats(connections.nats, `mcpv8-controller-${config.identity}`);
   const outcomes = await ensureOutcomeStream(nc, config.runner.subjectPrefix);
-  const heaps = config.stateless ? undefined : tenantHeapStores(connections);
+  const heaps =
+    config.stateless || !connections.s3 ? undefined : TenantHeapStores.fromSettings(connections.s3);
   const tenants = new ClusterTenantStores({ nc, ...(heaps && { heaps }) });
 
   // Caches. Executions: one informer per tenant namespace, or one over all namespaces.

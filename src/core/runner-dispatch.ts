@@ -52,18 +52,42 @@ export async function dispatchRun<R extends { running: Map<string, PendingRun> }
   }
   if (signal.aborted) return cancelledOutcome(req, queuedAt);
   const target = runner;
+  return trackRun(
+    target.running,
+    { req, onOutput, startedAt: Date.now() },
+    signal,
+    () => {
+      opts.sendCancel(target, req.executionId);
+    },
+    () => opts.sendRun(target, req),
+  );
+}
+
+/**
+ * Registers a run in its runner's `running` map and resolves with its outcome (whoever settles
+ * the pending entry). Aborting `signal` marks it cancelled and calls `sendCancel`; `start`, if
+ * given, is called once it is registered (e.g. to send it).
+ */
+export function trackRun(
+  running: Map<string, PendingRun>,
+  run: Omit<PendingRun, 'resolve'>,
+  signal: AbortSignal,
+  sendCancel: () => void,
+  start?: () => void,
+): Promise<ExecutionOutcome> {
   return new Promise<ExecutionOutcome>((resolve) => {
-    const pending: PendingRun = { req, onOutput, startedAt: Date.now(), resolve };
+    const pending: PendingRun = { ...run, resolve };
     const onAbort = () => {
       pending.cancelledAt = Date.now();
-      opts.sendCancel(target, req.executionId);
+      sendCancel();
     };
     pending.resolve = (o) => {
       signal.removeEventListener('abort', onAbort);
       resolve(o);
     };
-    target.running.set(req.executionId, pending);
+    running.set(run.req.executionId, pending);
     signal.addEventListener('abort', onAbort, { once: true });
-    opts.sendRun(target, req);
+    if (signal.aborted) onAbort();
+    start?.();
   });
 }

@@ -14,19 +14,13 @@ import { z } from 'zod';
 import { DEFAULT_RUNNER_SUBJECT_PREFIX } from '../../cluster/runner-subjects.ts';
 import { assertSubjectPrefix } from '../../cluster/nats-tokens.ts';
 import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions } from '../runner-process.ts';
+import type { S3Settings } from '../../cluster/s3-client.ts';
 
 /** Env var holding the runner options as JSON; deleted once read. */
 export const RUNNER_OPTIONS_ENV = 'MCPV8_RUNNER_OPTIONS';
 
 /** Where heaps of cluster runs are kept (credentials come from the AWS SDK's default chain). */
-export interface RunnerS3Config {
-  bucket: string;
-  /** Key prefix before the namespace ('' for none). */
-  prefix: string;
-  endpoint?: string;
-  region: string;
-  forcePathStyle: boolean;
-}
+export type RunnerS3Config = S3Settings;
 
 export interface RunnerPodConfig {
   /** NATS server URL(s), comma-separated. */

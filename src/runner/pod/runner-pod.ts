@@ -10,7 +10,7 @@
  * SIGTERM drains: runs already received finish (and their outcomes are published), new ones are
  * refused, then the process exits.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { FailureReason, endedOutcome, failureError } from '../../core/index.ts';
 import {
@@ -20,7 +20,7 @@ import {
   type RunnerSubjects,
 } from '../../cluster/runner-subjects.ts';
 import { TenantHeapStores } from '../../cluster/tenant-heap-stores.ts';
-import { s3Client } from '../../cluster/s3-client.ts';
+import { connectNats } from '../../cluster/connection-settings.ts';
 import { RunMessageSchema, type RunnerMessage } from '../protocol.ts';
 import { RunnerProcess, type RunnerOptions } from '../runner-process.ts';
 import { ClusterRuns } from './cluster-runs.ts';
@@ -63,13 +63,11 @@ export async function startRunnerPod(argv: string[], env: NodeJS.ProcessEnv): Pr
   }
   const log = pino({ name: 'runner', base: { runnerId: config.runnerId } }, pino.destination({ fd: 2 }));
 
-  const nc: NatsConnection = await connect({
-    servers: config.natsUrl.split(',').map((s) => s.trim()),
-    ...(config.natsToken !== undefined && { token: config.natsToken }),
-    name: `mcpv8-runner-${config.runnerId}`,
-    // A pod outlives NATS restarts: keep trying rather than die and lose live heaps.
-    maxReconnectAttempts: -1,
-  }).catch((err: unknown) => exit(`cannot connect to NATS: ${String(err)}`, 1));
+  // A pod outlives NATS restarts: it keeps trying rather than die and lose live heaps.
+  const nc: NatsConnection = await connectNats(
+    { url: config.natsUrl, ...(config.natsToken !== undefined && { token: config.natsToken }) },
+    `mcpv8-runner-${config.runnerId}`,
+  ).catch((err: unknown) => exit(`cannot connect to NATS: ${String(err)}`, 1));
 
   const pod = new RunnerPod(nc, config, options, subjects, log);
   await pod.start();
@@ -107,13 +105,7 @@ class RunnerPod {
       fallbackSubject: subjects.out,
       warn: (message) => log.warn(message),
     });
-    const stores =
-      config.s3 &&
-      new TenantHeapStores({
-        client: s3Client(config.s3),
-        bucket: config.s3.bucket,
-        prefix: config.s3.prefix,
-      });
+    const stores = config.s3 && TenantHeapStores.fromSettings(config.s3);
     this.#cluster = new ClusterRuns({
       runnerId: config.runnerId,
       sink: new ClusterOutputSink(jetStreamOutputLogs(nc)),

@@ -1,0 +1,106 @@
+/**
+ * The runners a {@link NatsRunnerPool} knows, by id, and which of them can take work now: ready,
+ * not draining, not suspect, with room under `concurrencyPerRunner` and runs left under
+ * `runsPerRunner`. The pool owns the messaging; this owns the bookkeeping.
+ */
+import type { PendingRun } from '../core/runner-dispatch.ts';
+import { subjectToken } from './nats-tokens.ts';
+import type { NatsRunnerPoolOptions } from './nats-runner-pool-options.ts';
+import { runnerSubjects } from './runner-subjects.ts';
+
+/** One runner as the pool tracks it. */
+export interface Runner {
+  id: string;
+  /** Subject the pool sends it messages on. */
+  in: string;
+  /** Heard from (ready or heartbeat) and not lost since. */
+  ready: boolean;
+  draining: boolean;
+  /** May still run something the pool gave up on: no new work until a heartbeat clears it. */
+  suspect: boolean;
+  running: Map<string, PendingRun>;
+  lastSeen: number;
+  /** Runs sent to it over its life (for `runsPerRunner`). */
+  runs: number;
+  /** When the pool first heard of it (an adopted runner never heard from is lost after a while). */
+  knownAt: number;
+}
+
+/** What the roster reads of the pool's options. */
+type RosterOptions = Pick<NatsRunnerPoolOptions, 'subjectPrefix' | 'concurrencyPerRunner' | 'runsPerRunner'>;
+
+export class RunnerRoster {
+  readonly #opts: RosterOptions;
+  /** By subject token. */
+  readonly #runners = new Map<string, Runner>();
+
+  /** `opts` is read live: a changed `runsPerRunner` applies at once. */
+  constructor(opts: RosterOptions) {
+    this.#opts = opts;
+  }
+
+  /** The runner `id`, made known (not yet ready) when it was not. */
+  know(id: string): Runner {
+    const token = subjectToken(id, 'runner id');
+    let runner = this.#runners.get(token);
+    if (!runner) {
+      runner = {
+        id,
+        in: runnerSubjects(this.#opts.subjectPrefix, id).in,
+        ready: false,
+        draining: false,
+        suspect: false,
+        running: new Map(),
+        lastSeen: 0,
+        runs: 0,
+        knownAt: Date.now(),
+      };
+      this.#runners.set(token, runner);
+    }
+    return runner;
+  }
+
+  get(id: string): Runner | undefined {
+    return this.#runners.get(subjectToken(id, 'runner id'));
+  }
+
+  /** By the subject token a `.out` subject carries. */
+  byToken(token: string): Runner | undefined {
+    return this.#runners.get(token);
+  }
+
+  forget(runner: Runner): void {
+    this.#runners.delete(subjectToken(runner.id, 'runner id'));
+  }
+
+  all(): IterableIterator<Runner> {
+    return this.#runners.values();
+  }
+
+  get size(): number {
+    return this.#runners.size;
+  }
+
+  /** A runner with room: `holder` (the one holding the heap live) when it has room, else the least busy. */
+  free(holder: Runner | undefined): Runner | undefined {
+    if (holder && this.hasRoom(holder)) return holder;
+    let best: Runner | undefined;
+    for (const r of this.#runners.values()) {
+      if (this.hasRoom(r) && (!best || r.running.size < best.running.size)) best = r;
+    }
+    return best;
+  }
+
+  usable(r: Runner): boolean {
+    return r.ready && !r.draining && !r.suspect;
+  }
+
+  hasRoom(r: Runner): boolean {
+    return this.usable(r) && !this.usedUp(r) && r.running.size < this.#opts.concurrencyPerRunner;
+  }
+
+  /** Given all the runs it may have. */
+  usedUp(r: Runner): boolean {
+    return this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner;
+  }
+}
