@@ -1,6 +1,7 @@
 /**
- * Runner benchmark (`npm run bench:runner`): (1) the time of a trivial cell in a fresh sandbox
- * taken from a warm SandboxPool, inside one process, as a runner sees it; (2) trivial
+ * Runner benchmark (`npm run bench:runner`): (1) the time of a trivial stateless cell taken from
+ * a warm SandboxPool, inside one process, as a runner sees it — in a fresh isolate, and in a
+ * fresh context of a reused isolate; (2) trivial
  * executions per second through the ChildRunnerPool supervisor (IPC included), closed loop.
  * Writes bench/results/runner.md and prints it.
  */
@@ -11,7 +12,11 @@ import { ChildRunnerPool } from '../src/local/child-runner-pool.ts';
 import { executeCell } from '../src/runner/execute-cell.ts';
 import { LiveRecorder } from '../src/runner/recorder.ts';
 import { DEFAULT_RUNNER_OPTIONS } from '../src/runner/runner-process.ts';
-import { SandboxPool } from '../src/runner/sandbox/sandbox-pool.ts';
+import {
+  DEFAULT_CELLS_PER_ISOLATE,
+  DEFAULT_MAX_IDLE_ISOLATES,
+  SandboxPool,
+} from '../src/runner/sandbox/sandbox-pool.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,9 +32,17 @@ const concurrency = Number(values.concurrency);
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-async function inProcess(): Promise<{ median: number; p95: number; perSecond: number }> {
+/** `fresh`: a new isolate per cell; `reused`: a new context per cell in a reused isolate. */
+async function inProcess(
+  mode: 'fresh' | 'reused',
+): Promise<{ median: number; p95: number; perSecond: number }> {
   const { wasmModules: _none, ...sandboxDefaults } = DEFAULT_RUNNER_OPTIONS;
-  const pool = new SandboxPool({ ...sandboxDefaults, size: 4 });
+  const pool = new SandboxPool({
+    ...sandboxDefaults,
+    size: 4,
+    cellsPerIsolate: mode === 'fresh' ? 1 : DEFAULT_CELLS_PER_ISOLATE,
+    maxIdleIsolates: DEFAULT_MAX_IDLE_ISOLATES,
+  });
   await pool.warm();
   const times: number[] = [];
   const t0 = performance.now();
@@ -37,7 +50,7 @@ async function inProcess(): Promise<{ median: number; p95: number; perSecond: nu
     // A warm runner has refilled its pool between requests: time the cell, not the refill.
     await pool.warm();
     const start = performance.now();
-    const sandbox = await pool.acquire(8);
+    const sandbox = await pool.acquireStateless(8, 'bench');
     const outcome = await executeCell(
       { code: '1 + 1', language: 'javascript', timeoutMs: 5000 },
       {
@@ -90,10 +103,17 @@ async function throughSupervisor(
 }
 
 const cores = availableParallelism();
-const ip = await inProcess();
-const rows = [
-  `| trivial cell in a fresh sandbox of a warm runner (per second: create + run, one process) | ${cells} | ${ip.median.toFixed(2)} | ${ip.p95.toFixed(2)} | ${ip.perSecond.toFixed(0)} |`,
-];
+const rows: string[] = [];
+for (const mode of ['fresh', 'reused'] as const) {
+  const ip = await inProcess(mode);
+  const what =
+    mode === 'fresh'
+      ? 'trivial cell in a fresh isolate of a warm runner (per second: create + run, one process)'
+      : `trivial cell in a fresh context of a reused isolate (${DEFAULT_CELLS_PER_ISOLATE} cells per isolate; per second: context + run, one process)`;
+  rows.push(
+    `| ${what} | ${cells} | ${ip.median.toFixed(2)} | ${ip.p95.toFixed(2)} | ${ip.perSecond.toFixed(0)} |`,
+  );
+}
 for (const [runners, perRunner] of [
   [cores, 1],
   [cores, 4],

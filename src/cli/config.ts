@@ -17,6 +17,7 @@ import {
 } from './storage-config.ts';
 import { POLICY_FLAGS, readPolicies, type PolicyConfig } from './policy-config.ts';
 import { FETCH_FLAGS, readFetchConfig, type FetchConfig } from './fetch-config.ts';
+import { DEFAULT_CELLS_PER_ISOLATE } from '../runner/sandbox/isolate-reuse.ts';
 
 export interface Config {
   transport: 'stdio' | 'http' | 'sse';
@@ -29,6 +30,8 @@ export interface Config {
   maxQueuedExecutions: number;
   dataDir: string;
   retentionHours: number;
+  /** Stateless cells one isolate serves (each in a fresh context) before it is replaced. */
+  cellsPerIsolate: number;
   /** Stateful mode: isolates each runner process keeps live for the next cell of their session. */
   liveHeaps: number;
   /** Stateful mode: a live isolate unused this long is disposed (the session then replays). */
@@ -66,6 +69,10 @@ export const FLAGS = {
     'Executions waiting at once before calls get 429 / a queue-full error (default 1000)',
   ],
   'data-dir': ['string', 'Where execution records and output are kept (default ~/.local/share/mcp-v8)'],
+  'cells-per-isolate': [
+    'string',
+    'Stateless cells one isolate serves, each in a fresh context, before it is replaced, 1–10000 (default 100; 1: a new isolate per cell)',
+  ],
   'live-heaps': [
     'string',
     'Stateful mode: isolates each runner keeps live for the next cell of a session, 0–256 (default 8)',
@@ -200,6 +207,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxQueuedExecutions: int('max-queued-executions', 0, 1_000_000, 1000),
     dataDir: str('data-dir') ?? join(homedir(), '.local', 'share', 'mcp-v8'),
     retentionHours: int('retention-hours', 1, 24 * 365, 24),
+    cellsPerIsolate: int('cells-per-isolate', 1, 10_000, DEFAULT_CELLS_PER_ISOLATE),
     liveHeaps: int('live-heaps', 0, 256, 8),
     liveHeapIdleSecs: int('live-heap-idle-secs', 1, 7 * 24 * 3600, 900),
     storage,

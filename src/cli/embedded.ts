@@ -70,6 +70,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
       cdnBase: config.cdnBase,
       wasmModules: Object.fromEntries(wasmSpecs.map((s) => [s.name, s.path])),
       policies: policies.resolved,
+      cellsPerIsolate: config.cellsPerIsolate,
       liveHeaps: config.liveHeaps,
       liveHeapIdleMs: config.liveHeapIdleSecs * 1000,
       // Secrets: options reach runners over IPC, never argv.

@@ -31,6 +31,8 @@ export interface DispatchOptions<R extends { running: Map<string, PendingRun> }>
   waiting: Array<() => void>;
   sendRun: (runner: R, req: RunRequest) => void;
   sendCancel: (runner: R, executionId: string) => void;
+  /** Ask `freeRunner` again after this long even without a wake-up (it may decide by time). */
+  recheckAfterMs?: number;
 }
 
 export async function dispatchRun<R extends { running: Map<string, PendingRun> }>(
@@ -46,8 +48,14 @@ export async function dispatchRun<R extends { running: Map<string, PendingRun> }
       return failedOutcome(req, queuedAt, FailureReason.RunnerCrashed, 'the runner pool is closed');
     if (signal.aborted) return cancelledOutcome(req, queuedAt);
     await new Promise<void>((resolve) => {
-      opts.waiting.push(resolve);
-      signal.addEventListener('abort', () => resolve(), { once: true });
+      const timer = opts.recheckAfterMs === undefined ? undefined : setTimeout(wake, opts.recheckAfterMs);
+      function wake() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', wake);
+        resolve();
+      }
+      opts.waiting.push(wake);
+      signal.addEventListener('abort', wake, { once: true });
     });
   }
   if (signal.aborted) return cancelledOutcome(req, queuedAt);

@@ -4,7 +4,6 @@
  * pages, waits). The same service backs every transport, so they behave identically.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HEAP_MB_MAX,
   HEAP_MB_MIN,
@@ -28,6 +27,7 @@ import {
 } from '../core/index.ts';
 import type { ExecutionEvents, ExecutionOutputListener } from '../controller/execution-events.ts';
 import type { ExecutionQueue } from './execution-queue.ts';
+import { ExecutionWake } from './execution-wake.ts';
 import type { TenantStores } from '../core/tenant-stores.ts';
 import { SingleTenantStores } from '../local/single-tenant-stores.ts';
 
@@ -72,13 +72,24 @@ interface CommonOptions {
   store: ExecutionStore;
   /** What runs executions: the in-process scheduler, or the cluster's controller. */
   scheduler: ExecutionQueue;
-  /** Live output of executions running in this process (absent: no live following). */
+  /**
+   * Live output and ends of executions running in this process (absent: no live following, and
+   * waits poll the store).
+   */
   events?: ExecutionEvents;
   limits: ExecutionLimitsPolicy;
   /** Largest cell, characters. */
   maxCodeChars: number;
-  /** Longest pause between reads of a record while waiting for it to end, ms (default 100). */
+  /**
+   * Without `events`: longest pause between reads of a record while waiting for it to end; the
+   * pause doubles from 5 ms up to it. ms (default 100).
+   */
   maxPollMs?: number;
+  /**
+   * With `events`: pause between safety re-reads of a record while waiting for it to end, for an
+   * end this process does not hear (another node sharing the store ended it). ms (default 1000).
+   */
+  recheckMs?: number;
   now?: () => Date;
 }
 
@@ -238,8 +249,12 @@ export class ExecutionService {
   }
 
   /**
-   * Waits until the execution is terminal or `timeoutMs` passes; returns the record as it is
-   * then. @throws MCPV8_ERR_EXEC_NOT_FOUND
+   * Waits until the execution is terminal, `timeoutMs` passes (`Infinity`: no limit) or `signal`
+   * aborts; returns the record as it is then. With live events, it returns as soon as this
+   * process ends the execution (the scheduler stores the final record before it announces the
+   * end) and otherwise re-reads only every `recheckMs`, for an end it cannot hear (another node
+   * sharing the store ended it). Without them (cluster mode), it polls the store.
+   * @throws MCPV8_ERR_EXEC_NOT_FOUND
    */
   async wait(
     namespace: string,
@@ -248,10 +263,18 @@ export class ExecutionService {
     signal?: AbortSignal,
   ): Promise<ExecutionRecord> {
     const deadline = Date.now() + timeoutMs;
-    for (let delay = 5; ; delay = Math.min(delay * 2, this.#opts.maxPollMs ?? 100)) {
-      const record = await this.get(namespace, id);
-      if (TERMINAL_STATUSES.has(record.status) || Date.now() >= deadline || signal?.aborted) return record;
-      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+    const { events, maxPollMs = 100, recheckMs = 1000 } = this.#opts;
+    // Subscribed before the first read: an end after that read still wakes the pause that follows.
+    const wake = new ExecutionWake(events, id, signal);
+    try {
+      for (let delay = 5; ; delay = Math.min(delay * 2, maxPollMs)) {
+        const record = await this.get(namespace, id);
+        if (TERMINAL_STATUSES.has(record.status) || Date.now() >= deadline || signal?.aborted) return record;
+        // With events the end itself cuts the pause short; its timer is only the safety re-read.
+        await wake.pause(Math.min(events ? recheckMs : delay, deadline - Date.now()));
+      }
+    } finally {
+      wake.close();
     }
   }
 }

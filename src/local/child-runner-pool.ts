@@ -64,6 +64,8 @@ export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
 };
 
 const WATCHDOG_INTERVAL_MS = 100;
+/** How long a session's next cell waits for the busy runner holding its heap live before replaying elsewhere. */
+const HOLDER_WAIT_MS = 1000;
 const PAGE_SIZE = 4096;
 
 type Pending = PendingRun;
@@ -115,8 +117,10 @@ export class ChildRunnerPool implements RunnerPool {
     onOutput: (level: OutputLevel, text: string) => void,
     signal: AbortSignal,
   ): Promise<ExecutionOutcome> {
+    const queuedAt = Date.now();
     return dispatchRun(req, onOutput, signal, {
-      freeRunner: () => this.#freeRunner(req.heap),
+      freeRunner: () => this.#freeRunner(req.heap, queuedAt),
+      ...(req.heap !== undefined && { recheckAfterMs: HOLDER_WAIT_MS }),
       closed: () => this.#closed,
       waiting: this.#waiting,
       sendRun: (r, run) => this.#send(r, { type: 'run', ...run, persist: run.persist ?? false }),
@@ -162,10 +166,18 @@ export class ChildRunnerPool implements RunnerPool {
     await Promise.all(exits);
   }
 
-  /** A runner with room: the one holding `heap` live when it has room, else the least busy. */
-  #freeRunner(heap?: HeapId): Runner | undefined {
+  /**
+   * A runner with room: the one holding `heap` live when it has room; none while it is busy (for
+   * up to HOLDER_WAIT_MS since `queuedAt`); else the least busy.
+   */
+  #freeRunner(heap: HeapId | undefined, queuedAt: number): Runner | undefined {
     const holder = this.#heaps.routes.holder(heap);
-    if (holder && this.#runners.has(holder) && this.#hasRoom(holder)) return holder;
+    if (holder && this.#runners.has(holder) && !holder.killedFor) {
+      if (this.#hasRoom(holder)) return holder;
+      // Its next cell resumes in the live isolate there once the holder's current cell ends;
+      // elsewhere it must replay the whole chain, which costs more the longer the session is.
+      if (Date.now() - queuedAt < HOLDER_WAIT_MS) return undefined;
+    }
     let best: Runner | undefined;
     for (const r of this.#runners) {
       if (this.#hasRoom(r) && (!best || r.running.size < best.running.size)) best = r;
@@ -221,7 +233,7 @@ export class ChildRunnerPool implements RunnerPool {
     switch (msg.type) {
       case 'ready':
         runner.ready = true;
-        this.#wakeOne();
+        this.#wakeAll();
         break;
       case 'output':
         runner.running.get(msg.executionId)?.onOutput(msg.level, msg.text);
@@ -232,7 +244,7 @@ export class ChildRunnerPool implements RunnerPool {
         runner.running.delete(msg.executionId);
         if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
         else void this.#heaps.commit(runner, pending.req, msg.outcome, msg.heapNode).then(pending.resolve);
-        this.#wakeOne();
+        this.#wakeAll();
         break;
       }
       case 'chain-request':
@@ -284,7 +296,7 @@ export class ChildRunnerPool implements RunnerPool {
     setTimeout(() => {
       if (!this.#closed) this.#spawn();
     }, delay).unref();
-    this.#wakeOne();
+    this.#wakeAll();
   }
 
   #watch(): void {
@@ -314,8 +326,13 @@ export class ChildRunnerPool implements RunnerPool {
     if (r.child.connected) r.child.send(msg);
   }
 
-  #wakeOne(): void {
-    this.#waiting.shift()?.();
+  /**
+   * Wakes every waiting call to look again (in FIFO order): one that waits for a particular
+   * runner must not swallow a wake-up another could use. Waiters are few (at most the
+   * scheduler's concurrency).
+   */
+  #wakeAll(): void {
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 }
 

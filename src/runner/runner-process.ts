@@ -30,7 +30,7 @@ import { ParentMessageSchema, type ParentMessage, type RunMessage, type RunnerMe
 import { DEFAULT_JOURNAL_LIMITS, LiveRecorder, type JournalLimits } from './recorder.ts';
 import type { Sandbox } from './sandbox/sandbox.ts';
 import { loadWasmModules } from './wasm-modules.ts';
-import { SandboxPool } from './sandbox/sandbox-pool.ts';
+import { DEFAULT_CELLS_PER_ISOLATE, DEFAULT_MAX_IDLE_ISOLATES, SandboxPool } from './sandbox/sandbox-pool.ts';
 import { ModuleCache } from './modules/module-cache.ts';
 import { ModuleSourceLoader } from './modules/module-source-loader.ts';
 import { DEFAULT_CDN_BASE, normalizeCdnBase } from './modules/module-specifier.ts';
@@ -39,6 +39,11 @@ export interface RunnerOptions {
   defaultHeapMb: number;
   /** Sandboxes kept ready. */
   warmSandboxes: number;
+  /**
+   * Stateless cells one isolate serves, each in a fresh context, before it is replaced (1: a new
+   * isolate per cell). Never across tenants: see SandboxPool.
+   */
+  cellsPerIsolate: number;
   maxOutputBytes: number;
   maxResultBytes: number;
   maxTimers: number;
@@ -65,6 +70,7 @@ export interface RunnerOptions {
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   defaultHeapMb: 8,
   warmSandboxes: 2,
+  cellsPerIsolate: DEFAULT_CELLS_PER_ISOLATE,
   maxOutputBytes: 1 << 20,
   maxResultBytes: 1 << 20,
   maxTimers: 10_000,
@@ -105,6 +111,8 @@ export class RunnerProcess {
     this.#pool = new SandboxPool({
       defaultHeapMb: opts.defaultHeapMb,
       size: opts.warmSandboxes,
+      cellsPerIsolate: opts.cellsPerIsolate,
+      maxIdleIsolates: DEFAULT_MAX_IDLE_ISOLATES,
       maxOutputBytes: opts.maxOutputBytes,
       maxResultBytes: opts.maxResultBytes,
       maxTimers: opts.maxTimers,
@@ -238,7 +246,14 @@ export class RunnerProcess {
             : failureError(FailureReason.HeapError, message);
       return { outcome: endedOutcome(status, error, msg.heapMb, Date.now() - startedAt) };
     };
-    if (!msg.heap) return { sandbox: await this.#pool.acquire(msg.heapMb) };
+    if (!msg.heap) {
+      // A session's first cell starts the isolate that will hold its heap; a stateless cell
+      // only needs a fresh context (in an isolate its tenant's earlier cells may have used).
+      const sandbox = msg.persist
+        ? await this.#pool.acquire(msg.heapMb)
+        : await this.#pool.acquireStateless(msg.heapMb, msg.execution?.namespace ?? '');
+      return { sandbox };
+    }
     const live = this.#live.take(msg.heap, effectiveHeapMb(msg.heapMb));
     if (live) return { sandbox: live };
     const answer = await this.#requestChain(msg.executionId, msg.heap, signal);

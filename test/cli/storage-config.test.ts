@@ -191,3 +191,14 @@ describe('live heap flags', () => {
     expect(configProblem(['--live-heaps', '1000'])).toMatch(/--live-heaps must be an integer from 0 to 256/);
   });
 });
+
+describe('isolate reuse flag', () => {
+  it('defaults to 100 stateless cells per isolate, reads the environment, and is bounded', () => {
+    expect((loadConfig([], {}) as Config).cellsPerIsolate).toBe(100);
+    expect((loadConfig(['--cells-per-isolate', '1'], {}) as Config).cellsPerIsolate).toBe(1);
+    expect((loadConfig([], { MCP_V8_CELLS_PER_ISOLATE: '500' }) as Config).cellsPerIsolate).toBe(500);
+    expect(configProblem(['--cells-per-isolate', '0'])).toMatch(
+      /--cells-per-isolate must be an integer from 1 to 10000/,
+    );
+  });
+});

@@ -14,7 +14,10 @@ import { DirHeapStore } from '../../src/local/heap-store.ts';
 
 const modules: Record<string, string> = {
   '/lib@1.0.0': 'export const greeting = "hello"; export const loadedAt = Date.now();',
+  '/affinity@1.0.0': 'export const word = "live";',
 };
+/** Downloads per module path: a runner downloads a module again only when it replays a chain. */
+const downloads = new Map<string, number>();
 let server: Server;
 let cdnBase = '';
 let dir = '';
@@ -24,6 +27,7 @@ let seq = 0;
 beforeAll(async () => {
   server = createServer((req, res) => {
     const body = modules[req.url ?? ''];
+    downloads.set(req.url ?? '', (downloads.get(req.url ?? '') ?? 0) + 1);
     if (body === undefined) return res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/javascript' }).end(body);
   });
@@ -161,5 +165,20 @@ describe('heaps in the runner pool', () => {
     expect(o.status).toBe('failed');
     expect(o.error).toMatchObject({ reason: 'HeapError' });
     expect(o.error!.message).toMatch(/MCPV8_ERR_HEAP_NOT_FOUND/);
+  });
+
+  it("waits for the busy runner holding a session's heap rather than replaying it elsewhere", async () => {
+    await killRunners();
+    // Both commits go to the same runner (the first of two idle ones), which holds both live.
+    const a = await commit('const lib = await import("CDN/affinity@1.0.0"); var n = 1; n');
+    const g = await commit('var g = 1; g');
+    expect(downloads.get('/affinity@1.0.0')).toBe(1);
+    // The holder is busy with g's next cell while the other runner is idle…
+    const busy = run('await new Promise((resolve) => setTimeout(resolve, 300)); g + 1', g.heap);
+    const next = run('n + lib.word.length', a.heap);
+    expect((await next).result).toBe('5');
+    expect((await busy).result).toBe('2');
+    // …yet a's next cell ran on the live isolate: a replay elsewhere would have downloaded again.
+    expect(downloads.get('/affinity@1.0.0')).toBe(1);
   });
 });

@@ -5,8 +5,19 @@
  * execution store stays the single truth; nothing is kept twice.
  */
 import type { TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
-import type { Result, Task } from '@modelcontextprotocol/sdk/types.js';
-import { isMcpv8Error, type ExecutionRecord, type ExecutionStatus } from '../../core/index.ts';
+import {
+  ErrorCode,
+  McpError,
+  RELATED_TASK_META_KEY,
+  type Result,
+  type Task,
+} from '@modelcontextprotocol/sdk/types.js';
+import {
+  isMcpv8Error,
+  TERMINAL_STATUSES,
+  type ExecutionRecord,
+  type ExecutionStatus,
+} from '../../core/index.ts';
 import type { ExecutionService } from '../execution-service.ts';
 import { toExecutionView } from '../execution-view.ts';
 import { toolOk } from './tool-result.ts';
@@ -47,6 +58,28 @@ export class ExecutionTaskStore implements TaskStore {
 
   async getTaskResult(taskId: string): Promise<Result> {
     return toolOk(toExecutionView(await this.#service.get(this.#namespace, taskId)));
+  }
+
+  /**
+   * `tasks/result`: blocks until the task's execution ends, then answers with its result. It
+   * replaces the SDK's handler, which re-reads the task every `pollInterval` (250 ms): this one
+   * uses the service's wait, woken by the end itself where the execution runs in this process.
+   * Errors as the SDK's: an unknown task is InvalidParams, a cancelled request InvalidRequest.
+   */
+  async awaitTaskResult(taskId: string, signal: AbortSignal): Promise<Result> {
+    let record: ExecutionRecord;
+    try {
+      record = await this.#service.wait(this.#namespace, taskId, Number.POSITIVE_INFINITY, signal);
+    } catch (err) {
+      if (isMcpv8Error(err, 'MCPV8_ERR_EXEC_NOT_FOUND')) {
+        throw new McpError(ErrorCode.InvalidParams, `Task not found: ${taskId}`);
+      }
+      throw err;
+    }
+    if (!TERMINAL_STATUSES.has(record.status))
+      throw new McpError(ErrorCode.InvalidRequest, 'Request cancelled');
+    const result = toolOk(toExecutionView(record));
+    return { ...result, _meta: { ...result._meta, [RELATED_TASK_META_KEY]: { taskId } } };
   }
 
   async updateTaskStatus(taskId: string, status: Task['status']): Promise<void> {

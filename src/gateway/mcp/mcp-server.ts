@@ -8,6 +8,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   CallToolRequestSchema,
+  GetTaskPayloadRequestSchema,
   LoggingLevelSchema,
   SetLevelRequestSchema,
   type CallToolResult,
@@ -76,13 +77,14 @@ export function createMcpServer(
   sessions?: SessionService,
 ): McpServer {
   const tools = toolsFor({ stateful: service.stateful, sessions: sessions !== undefined });
+  const taskStore = new ExecutionTaskStore(service, namespace);
   const server = new McpServer(SERVER_INFO, {
     capabilities: {
       tools: {},
       logging: {},
       tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
     },
-    taskStore: new ExecutionTaskStore(service, namespace),
+    taskStore,
     instructions:
       'Run JavaScript/TypeScript in sandboxed V8 isolates: run_js returns an execution_id at once; poll ' +
       'get_execution for the result and get_execution_output for console output.' +
@@ -115,6 +117,10 @@ export function createMcpServer(
     }
     return result;
   });
+  // The SDK's tasks/result re-reads the task every 250 ms; ours wakes when the execution ends.
+  server.server.setRequestHandler(GetTaskPayloadRequestSchema, (request, extra) =>
+    taskStore.awaitTaskResult(request.params.taskId, extra.signal),
+  );
   return server;
 }
 

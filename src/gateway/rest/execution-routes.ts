@@ -3,7 +3,7 @@
  * POST /api/exec, GET /api/executions[/:id[/output]], POST /api/executions/:id/cancel.
  * (Sessions and heap tags: session-routes.ts.)
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CellLanguageSchema, ExecutionStatusSchema, Mcpv8Error } from '../../core/index.ts';
 import type { ExecutionService } from '../execution-service.ts';
@@ -50,11 +50,22 @@ export function registerExecutionRoutes(app: FastifyInstance, opts: ExecutionRou
       tags: body.tags,
     });
     const waitSeconds = q.wait === undefined ? 0 : int('wait', q.wait, 0, MAX_WAIT_SECONDS);
-    const final =
-      waitSeconds > 0 ? await service.wait(namespaceOf(req), record.id, waitSeconds * 1000) : record;
+    const final = waitSeconds > 0 ? await waitUnlessGone(reply, record.id, waitSeconds) : record;
     const done = final.status !== 'queued' && final.status !== 'running';
     return reply.status(done ? 200 : 202).send(toExecutionView(final));
   });
+
+  /** Waits for the execution to end, but no longer than the caller stays connected. */
+  async function waitUnlessGone(reply: FastifyReply, id: string, waitSeconds: number) {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    reply.raw.once('close', onClose);
+    try {
+      return await service.wait(namespaceOf(reply.request), id, waitSeconds * 1000, gone.signal);
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  }
 
   app.get('/api/executions', async (req) => {
     const q = req.query as Record<string, string | undefined>;

@@ -1,7 +1,7 @@
 /**
  * The code that runs inside every isolate before user code: console, timers, a deterministic
- * clock and PRNG fed by the host (so sessions can replay them), the WebAssembly async shims,
- * and `__mcpv8` (host imports, result settling).
+ * clock and PRNG fed by the host (so sessions can replay them), and `__mcpv8` (host imports,
+ * result settling). The WebAssembly shims are installed per context (see wasm-prelude.ts).
  *
  * {@link installPrelude} is injected with `Function.prototype.toString`, so its body must be
  * self-contained: no imports, no references to module scope. Host capabilities arrive as
@@ -265,46 +265,6 @@ export function installPrelude(
       .then(() => (fn as () => unknown)())
       .catch(reportUncaught);
   });
-
-  // --- WebAssembly: the async APIs can stall inside an isolate, so build them on the sync ones --
-  // (Typed loosely: the project's lib has no WebAssembly declarations.)
-  type Ctor = new (...args: unknown[]) => object;
-  interface Wasm {
-    Memory: Ctor;
-    Module: Ctor;
-    Instance: Ctor;
-    [api: string]: unknown;
-  }
-  const WA = g.WebAssembly as Wasm | undefined;
-  if (WA) {
-    const RealMemory = WA.Memory;
-    const SafeMemory = function Memory(desc: { initial?: unknown; maximum?: unknown }) {
-      if (new.target === undefined) throw new TypeError("Constructor WebAssembly.Memory requires 'new'");
-      if (
-        desc &&
-        (Number(desc.initial) > options.maxWasmPages || Number(desc.maximum) > options.maxWasmPages)
-      ) {
-        throw new RangeError(`WebAssembly.Memory larger than ${options.maxWasmPages} pages is not allowed`);
-      }
-      return Reflect.construct(RealMemory, [desc], new.target) as object;
-    };
-    ObjectDefine(SafeMemory, 'prototype', { value: RealMemory.prototype });
-    WA.Memory = SafeMemory as unknown as Ctor;
-    const later = <T>(f: () => T): Promise<T> => new Promise((resolve) => resolve(f()));
-    WA.compile = (bytes: unknown) => later(() => new WA.Module(bytes));
-    WA.instantiate = (source: unknown, imports?: unknown) =>
-      later(() => {
-        if (source instanceof WA.Module) return new WA.Instance(source, imports);
-        const module = new WA.Module(source);
-        return { module, instance: new WA.Instance(module, imports) };
-      });
-    for (const name of ['compileStreaming', 'instantiateStreaming']) {
-      WA[name] = () =>
-        Promise.reject(
-          new TypeError(`WebAssembly.${name} is not available; use WebAssembly.instantiate(bytes)`),
-        );
-    }
-  }
 
   // --- __mcpv8: what rewritten cells call ----------------------------------------------------
   const hostOptions = { arguments: { copy: true }, result: { promise: true, copy: true } } as const;

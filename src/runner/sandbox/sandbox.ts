@@ -1,17 +1,19 @@
 /**
- * One isolate with one context and the prelude installed: the unit a cell runs in. A sandbox is
- * created ahead of need (see SandboxPool), bound to one execution at a time, and disposed when
- * its state must not outlive the execution (stateless mode, timeout, cancellation, OOM).
+ * One context with the prelude installed, in an isolate of its own (a session's) or one that
+ * stateless cells of a tenant take turns in (see SandboxIsolate, SandboxPool): the unit a cell
+ * runs in. A sandbox is created ahead of need, bound to one execution at a time, and disposed or
+ * retired when its state must not outlive the execution.
  *
  * Limits are enforced from the host: a wall-clock deadline and cancellation dispose the isolate
  * (which also stops code that resumed after awaiting a host promise, where isolated-vm's own
  * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
  */
 import ivm from 'isolated-vm';
-import { effectiveHeapMb as effectiveHeapMbOf, type OutputLevel } from '../../core/index.ts';
+import type { OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeOptions } from './prelude.ts';
-import { PRELUDE_FILENAME, PRELUDE_SCRIPT } from './sandbox-source.ts';
+import { CONNECT_GLOBAL } from './prelude-snapshot.ts';
+import { SandboxIsolate } from './sandbox-isolate.ts';
 import type { Recorder } from '../recorder.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
@@ -79,6 +81,7 @@ interface Binding {
 
 export class Sandbox {
   readonly effectiveHeapMb: number;
+  readonly #host: SandboxIsolate;
   readonly #isolate: ivm.Isolate;
   readonly #context: ivm.Context;
   readonly #fire: ivm.Reference<(id: number) => string | undefined>;
@@ -89,36 +92,62 @@ export class Sandbox {
   #expectedModules: ReadonlyMap<string, string> | undefined;
   #binding: Binding | undefined;
   #used = false;
+  #retired = false;
 
   private constructor(
-    isolate: ivm.Isolate,
+    host: SandboxIsolate,
     context: ivm.Context,
-    fire: ivm.Reference<(id: number) => string | undefined>,
-    uncaught: ivm.Reference<() => string | undefined>,
-    register: ivm.Reference<(key: string, ns: unknown) => void>,
-    beginCell: ivm.Reference<() => void>,
-    effectiveHeapMb: number,
+    api: ivm.Reference<Record<string, unknown>>,
   ) {
-    this.#register = register;
-    this.#beginCell = beginCell;
-    this.#isolate = isolate;
+    this.#host = host;
+    this.#isolate = host.isolate;
     this.#context = context;
-    this.#fire = fire;
-    this.#uncaught = uncaught;
-    this.effectiveHeapMb = effectiveHeapMb;
+    this.effectiveHeapMb = host.effectiveHeapMb;
+    const ref = <T>(name: string) => api.getSync(name, { reference: true }) as ivm.Reference<T>;
+    this.#fire = ref('fire');
+    this.#uncaught = ref('uncaught');
+    this.#register = ref('registerNamespace');
+    this.#beginCell = ref('beginCell');
+    api.release();
   }
 
-  /** Creates the isolate and installs the prelude (≈ 2 ms; do it ahead of need). */
+  /** The prelude options a sandbox with these options runs with (fixed per runner process). */
+  static preludeOptions(opts: Omit<SandboxOptions, 'heapMb'>): PreludeOptions {
+    return {
+      maxOutputBytes: opts.maxOutputBytes,
+      maxResultBytes: opts.maxResultBytes,
+      maxTimers: opts.maxTimers,
+      maxWasmPages: opts.maxWasmPages,
+      inspector: opts.inspector ?? {},
+      capabilities: opts.capabilities ?? [],
+    };
+  }
+
+  /** A sandbox in an isolate of its own (≈ 3 ms; do it ahead of need). */
   static async create(opts: SandboxOptions): Promise<Sandbox> {
-    const effectiveHeapMb = effectiveHeapMbOf(opts.heapMb);
-    const isolate = new ivm.Isolate({
-      memoryLimit: effectiveHeapMb,
-      onCatastrophicError: (message: string) => opts.onCatastrophicError?.(message),
+    const host = new SandboxIsolate({
+      heapMb: opts.heapMb,
+      prelude: Sandbox.preludeOptions(opts),
+      onCatastrophicError: opts.onCatastrophicError,
     });
+    try {
+      return await Sandbox.open(host, opts);
+    } catch (err) {
+      host.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * A sandbox in a new context of `host` (≈ 1 ms: the prelude comes from the snapshot). Its
+   * callbacks answer only while it is bound to a cell, so code a retired context left behind
+   * (a pending finalizer, say) can neither print into nor call the host for a later cell.
+   */
+  static async open(host: SandboxIsolate, opts: Omit<SandboxOptions, 'heapMb'>): Promise<Sandbox> {
+    const context = await host.isolate.createContext();
     let sandbox: Sandbox | undefined;
     const bound = () => (sandbox ? sandbox.#binding : undefined);
     try {
-      const context = await isolate.createContext();
       const emit = new ivm.Callback(
         (level: unknown, text: unknown) => {
           const b = bound();
@@ -141,27 +170,13 @@ export class Sandbox {
         if (!b) throw new Error('no execution is bound to this sandbox');
         return sandbox!.#hostCall(b, op, payload);
       });
-      const options: PreludeOptions = {
-        maxOutputBytes: opts.maxOutputBytes,
-        maxResultBytes: opts.maxResultBytes,
-        maxTimers: opts.maxTimers,
-        maxWasmPages: opts.maxWasmPages,
-        inspector: opts.inspector ?? {},
-        capabilities: opts.capabilities ?? [],
-      };
-      const install = await compilePrelude(isolate);
-      const installer = (await install.run(context, { reference: true })) as ivm.Reference<
+      const connect = context.global.getSync(CONNECT_GLOBAL, { reference: true }) as ivm.Reference<
         (...args: unknown[]) => unknown
       >;
-      const api = (await installer.apply(
-        undefined,
-        [emit, now, seed, timer, hostCall, JSON.stringify(options)],
-        {
-          result: { reference: true },
-        },
-      )) as ivm.Reference<Record<string, unknown>>;
-      installer.release();
-      install.release();
+      const api = connect.applySync(undefined, [emit, now, seed, timer, hostCall], {
+        result: { reference: true },
+      }) as ivm.Reference<Record<string, unknown>>;
+      connect.release();
       if (opts.wasmModules && opts.wasmModules.size > 0) {
         const names = [...opts.wasmModules.keys()];
         // Bytes cross as copies that become plain ArrayBuffers inside; no ExternalCopy is left reachable.
@@ -175,20 +190,10 @@ export class Sandbox {
           filename: 'mcpv8:wasm',
         });
       }
-      const fire = (await api.get('fire', { reference: true })) as ivm.Reference<
-        (id: number) => string | undefined
-      >;
-      const uncaught = (await api.get('uncaught', { reference: true })) as ivm.Reference<
-        () => string | undefined
-      >;
-      const register = (await api.get('registerNamespace', { reference: true })) as ivm.Reference<
-        (key: string, ns: unknown) => void
-      >;
-      const beginCell = (await api.get('beginCell', { reference: true })) as ivm.Reference<() => void>;
-      sandbox = new Sandbox(isolate, context, fire, uncaught, register, beginCell, effectiveHeapMb);
+      sandbox = new Sandbox(host, context, api);
       return sandbox;
     } catch (err) {
-      if (!isolate.isDisposed) isolate.dispose();
+      context.release();
       throw err;
     }
   }
@@ -223,17 +228,37 @@ export class Sandbox {
     return this.#linker?.drainLoaded() ?? [];
   }
 
+  /** True once the sandbox can run nothing more: retired, or its isolate disposed. */
   get disposed(): boolean {
-    return this.#isolate.isDisposed;
+    return this.#retired || this.#host.disposed;
+  }
+
+  /** The isolate this sandbox's context lives in. */
+  get host(): SandboxIsolate {
+    return this.#host;
   }
 
   /** Bytes of V8 heap in use (for the runner's memory reporting). */
   heapUsedBytes(): number {
-    return this.disposed ? 0 : this.#isolate.getHeapStatisticsSync().used_heap_size;
+    return this.#host.heapUsedBytes();
   }
 
+  /** Disposes the isolate, and with it this sandbox and any other context in it. */
   dispose(): void {
-    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+    this.#retired = true;
+    this.#host.dispose();
+  }
+
+  /**
+   * Releases this sandbox's context and leaves the isolate alive for another sandbox. Only for an
+   * idle sandbox: what a running cell may still do is stopped by {@link dispose} alone.
+   */
+  retire(): void {
+    if (this.#binding) throw new Error('sandbox is running a cell');
+    if (this.#retired) return;
+    this.#retired = true;
+    for (const ref of [this.#fire, this.#uncaught, this.#register, this.#beginCell]) ref.release();
+    if (!this.#host.disposed) this.#context.release();
   }
 
   /**
@@ -254,6 +279,7 @@ export class Sandbox {
     this.#binding = binding;
     const resumed = this.#used;
     this.#used = true;
+    this.#host.cellsRun++;
     let stopped: 'timed_out' | 'cancelled' | undefined;
     const stop = (why: 'timed_out' | 'cancelled') => {
       stopped ??= why;
@@ -362,19 +388,6 @@ export class Sandbox {
   #checkIdle(b: Binding): void {
     if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
   }
-}
-
-/** V8 code cache of the prelude script, produced by the first sandbox of the process. */
-let preludeCache: ivm.ExternalCopy<ArrayBuffer> | undefined;
-
-async function compilePrelude(isolate: ivm.Isolate): Promise<ivm.Script> {
-  const script = await isolate.compileScript(PRELUDE_SCRIPT, {
-    filename: PRELUDE_FILENAME,
-    ...(preludeCache ? { cachedData: preludeCache } : { produceCachedData: true }),
-  });
-  const produced = (script as ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> }).cachedData;
-  if (!preludeCache && produced) preludeCache = produced;
-  return script;
 }
 
 function settledResult(settledJson: string, uncaught: string | undefined): CellRunResult {
