@@ -22,10 +22,10 @@ import { execFileSync } from 'node:child_process';
 import { allOutcomes } from '../src/cluster/outcome-stream.ts';
 import { pct, renderClusterReport, type Latency, type Throughput } from './cluster-report.ts';
 import { DEFAULT_RUNNER_SUBJECT_PREFIX as PREFIX, heartbeatSubject } from '../src/cluster/runner-subjects.ts';
-import { startClusterDeployment, waitFor } from '../test/harness/cluster-deployment.ts';
+import { startBenchCluster } from './harness-cluster.ts';
+import { waitFor } from '../test/harness/cluster-deployment.ts';
 import { kubeApi } from '../test/harness/kube-api.ts';
 import type { KubeEndpoint } from '../test/harness/kube.ts';
-import { isRunAlive, readRuns, startServices, stopRun, type ServiceRun } from '../test/harness/services.ts';
 
 const { values } = parseArgs({
   options: {
@@ -76,19 +76,14 @@ function watch(kube: KubeEndpoint, path: string, onEvent: (type: string, o: Obj,
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let run: ServiceRun | undefined = readRuns().find(
-  (r) => isRunAlive(r) && r.endpoints.nats && r.endpoints.s3 && r.endpoints.kube,
-);
-const ownRun = !run;
-run ??= await startServices(`bench-cluster-${process.pid}`, ['nats', 's3', 'kube']);
-const services = run.endpoints;
-const kube = services.kube!;
-const cluster = await startClusterDeployment({
-  services,
+const bench = await startBenchCluster({
+  id: 'bench-cluster',
   replicas: REPLICAS,
   executionsPerPod: 1,
   tenants: 1,
 });
+const { services, cluster } = bench;
+const kube = services.kube!;
 const ns = cluster.tenants[0]!.namespace;
 const poolPath = `/apis/mcpv8.dev/v1alpha1/namespaces/${cluster.namespace}/runnerpools/default`;
 
@@ -341,8 +336,7 @@ try {
   podWatch.close();
   poolWatch.close();
   await nc.close();
-  await cluster.close();
-  if (ownRun) await stopRun(run);
+  await bench.close();
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/cluster.md', import.meta.url), report);

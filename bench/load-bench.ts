@@ -1,28 +1,32 @@
 /**
  * Load benchmark (`npm run bench:load -- …`): open-loop, constant-arrival-rate load (see
  * load/arrival.ts) against the plain HTTP API or MCP over Streamable HTTP, for each scenario ×
- * rate. Without --url each run gets a fresh embedded server (a child process, stateless for
+ * rate. By default each run gets a fresh embedded server (a child process, stateless for
  * trivial/cpu, with a heap directory for stateful) so runs do not inherit each other's state,
- * and the server's CPU and RSS are probed from /proc. With --url the server is the caller's;
- * pass --server-pid to probe it.
+ * and the server's CPU and RSS are probed from /proc. `--topology cluster` sends every run to
+ * the cluster mode on the local apiserver harness instead (load/servers.ts). With --url the
+ * server is the caller's; pass --server-pid to probe it.
  *
  *   npm run bench:load -- --target http,mcp --scenario trivial,stateful --rates 100,200 --duration 30
  *
  * Prints one JSON line per run as it ends, then a markdown table whose first columns mirror
- * the seed's published table; --out also writes that table (with the machine line) to a file.
+ * the seed's published table; --out also writes that table (with the machine line) to a file,
+ * --out-dir saves the runs as JSON (load.json) for `npm run bench:report`.
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runOpenLoop } from './load/arrival.ts';
-import { startEmbeddedServer, type EmbeddedServer } from './load/embedded-server.ts';
 import { buildReport, markdownTable, type RunReport } from './load/report.ts';
-import { needsHeaps, SCENARIOS, workloadFor, type ScenarioName } from './load/scenarios.ts';
-import { ServerProbe } from './load/server-probe.ts';
+import { mergeResults, readResultsIfAny, writeResults, type LoadResults } from './load/results-file.ts';
+import { SCENARIOS, workloadFor, type ScenarioName } from './load/scenarios.ts';
+import { clusterServer, embeddedServers, givenServer, type ServerSource } from './load/servers.ts';
 import { HttpTarget, McpTarget, type Target } from './load/targets.ts';
 
 const { values } = parseArgs({
   options: {
+    topology: { type: 'string', default: 'single' },
     target: { type: 'string', default: 'http' },
     scenario: { type: 'string', default: 'trivial' },
     rates: { type: 'string', default: '100,200,500,1000,2000' },
@@ -39,18 +43,26 @@ const { values } = parseArgs({
     'poll-max-ms': { type: 'string', default: '100' },
     warmup: { type: 'string', default: '50' },
     cooldown: { type: 'string', default: '2' },
+    'drain-timeout': { type: 'string', default: '60' },
+    'cluster-replicas': { type: 'string', default: '4' },
+    'executions-per-pod': { type: 'string', default: '1000' },
     out: { type: 'string' },
+    'out-dir': { type: 'string' },
+    merge: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (values.help) {
   console.log(`Usage: npm run bench:load -- [options]
+  --topology single|cluster      single: a fresh embedded server per run (default); cluster: the
+                                 cluster mode on the local apiserver harness (gateway, 2 controllers,
+                                 runner pods, kube-apiserver, NATS, MinIO; reuses npm run services:up)
   --target http|mcp[,…]          how cells are sent (default http)
   --scenario trivial|cpu|stateful[,…]  (default trivial)
   --rates 100,200,…              arrivals per second, one run each (default 100,200,500,1000,2000)
   --duration <s>                 length of each run's schedule (default 30)
-  --url <base>                   use a running server instead of starting one per run
+  --url <base>                   use a running server instead (topology "given")
   --server-pid <pid>             with --url: probe this process tree's CPU and RSS
   --server-arg <flag>            extra flag for the embedded server (repeatable, e.g. --server-arg=--max-queued-executions=5000)
   --token <t>                    bearer token for the server
@@ -62,7 +74,12 @@ if (values.help) {
   --poll-max-ms <ms>             MCP: the pause doubles up to this (default 100, as the server's ?wait=)
   --warmup <n>                   sequential cells before each measured run (default 50)
   --cooldown <s>                 pause between runs on a shared server (default 2)
-  --out <file>                   also write the markdown table to this file`);
+  --drain-timeout <s>            shared server: wait for the last run's backlog, then cancel it (default 60)
+  --cluster-replicas <n>         cluster: warm runner pods (default 4)
+  --executions-per-pod <n>       cluster: executions per runner pod, 1 = a pod each (default 1000)
+  --out <file>                   also write the markdown table to this file
+  --out-dir <dir>                save the runs as <dir>/load.json, after each run, for npm run bench:report
+  --merge                        with --out-dir: keep load.json's other rows, replace those measured again`);
   process.exit(0);
 }
 
@@ -82,6 +99,10 @@ function positive(flag: string, raw: string): number {
   return n;
 }
 
+const [topology, ...more] = list('topology', values.topology, ['single', 'cluster'] as const);
+if (more.length > 0) fail('--topology takes one of single, cluster');
+if (topology === 'cluster' && values.url !== undefined)
+  fail('--topology cluster and --url exclude each other');
 const targets = list('target', values.target, ['http', 'mcp'] as const);
 const scenarios = list('scenario', values.scenario, SCENARIOS);
 const rates = values.rates.split(',').map((r) => positive('rates', r));
@@ -96,29 +117,40 @@ const TOPOLOGY_LABEL: Record<ScenarioName, string> = {
   stateful: 'stateful',
 };
 
-async function openTarget(kind: 'http' | 'mcp', url: string): Promise<Target> {
-  if (kind === 'http') return new HttpTarget(url, durationS + graceS, values.token);
+const shared = {
+  cooldownS: Number(values.cooldown),
+  drainTimeoutS: positive('drain-timeout', values['drain-timeout']),
+};
+const servers: ServerSource =
+  values.url !== undefined
+    ? givenServer(values.url, {
+        ...shared,
+        token: values.token,
+        pid: values['server-pid'] === undefined ? undefined : Number(values['server-pid']),
+      })
+    : topology === 'cluster'
+      ? clusterServer({
+          ...shared,
+          replicas: positive('cluster-replicas', values['cluster-replicas']),
+          executionsPerPod: positive('executions-per-pod', values['executions-per-pod']),
+        })
+      : embeddedServers(values['server-arg']);
+
+async function openTarget(kind: 'http' | 'mcp', url: string, token: string | undefined): Promise<Target> {
+  if (kind === 'http') return new HttpTarget(url, durationS + graceS, token);
   return McpTarget.connect(url, {
     clients: positive('mcp-clients', values['mcp-clients']),
     pollMs: positive('poll-ms', values['poll-ms']),
     maxPollMs: positive('poll-max-ms', values['poll-max-ms']),
-    token: values.token,
+    token,
   });
 }
 
 async function oneRun(kind: 'http' | 'mcp', scenario: ScenarioName, rate: number): Promise<RunReport> {
-  let server: EmbeddedServer | undefined;
-  let url = values.url;
-  let pid = values['server-pid'] === undefined ? undefined : Number(values['server-pid']);
-  if (url === undefined) {
-    server = await startEmbeddedServer({ stateful: needsHeaps(scenario), extraArgs: values['server-arg'] });
-    url = server.url;
-    pid = server.pid;
-  } else {
-    await new Promise((resolve) => setTimeout(resolve, Number(values.cooldown) * 1000));
-  }
-  const target = await openTarget(kind, url);
+  const server = await servers.acquire(scenario);
+  let target: Target | undefined;
   try {
+    target = await openTarget(kind, server.url, server.token);
     const tag = `${runId}-${kind}-${scenario}-${rate}`;
     const opts = { maxSessions: positive('max-sessions', values['max-sessions']), runId: tag };
     // Warm the server's code paths (and runner pools) so the run measures a warm server.
@@ -129,7 +161,7 @@ async function oneRun(kind: 'http' | 'mcp', scenario: ScenarioName, rate: number
       if (attempt && !attempt.ok) throw new Error(`warm-up cell failed: ${attempt.error}`);
     }
     const workload = workloadFor(scenario, target, opts);
-    const probe = pid === undefined ? undefined : new ServerProbe(pid);
+    const probe = server.probe;
     const requestsBefore = target.requests;
     probe?.begin();
     const cpuBefore = process.cpuUsage();
@@ -147,7 +179,7 @@ async function oneRun(kind: 'http' | 'mcp', scenario: ScenarioName, rate: number
     const cpu = process.cpuUsage(cpuBefore);
     const generatorCpuPercent = ((cpu.user + cpu.system) / 1000 / (performance.now() - startedAt)) * 100;
     return buildReport({
-      topology: `${values.url === undefined ? 'single' : 'given'}-${TOPOLOGY_LABEL[scenario]} (${kind})`,
+      topology: `${servers.topology}-${TOPOLOGY_LABEL[scenario]} (${kind})`,
       target: kind,
       scenario,
       result,
@@ -157,22 +189,42 @@ async function oneRun(kind: 'http' | 'mcp', scenario: ScenarioName, rate: number
       server: usage,
     });
   } finally {
-    await target.close();
-    await server?.stop();
+    await target?.close();
+    await server.release();
   }
 }
 
-const reports: RunReport[] = [];
-for (const scenario of scenarios)
-  for (const kind of targets)
-    for (const rate of rates) {
-      const report = await oneRun(kind, scenario, rate);
-      reports.push(report);
-      console.log(JSON.stringify(report));
-    }
+const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`;
+const command = `npm run bench:load -- ${process.argv.slice(2).join(' ')}`;
+const resultsFile = values['out-dir'] === undefined ? undefined : join(values['out-dir'], 'load.json');
+const base: LoadResults =
+  resultsFile !== undefined && values.merge
+    ? readResultsIfAny(resultsFile)
+    : { invocations: [], reports: [] };
+const invocation = { date: new Date().toISOString().slice(0, 10), machine, command };
 
-const table = `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.
-Command: \`npm run bench:load -- ${process.argv.slice(2).join(' ')}\` (duration ${durationS} s per run, grace ${graceS} s).
+// Ctrl-C mid-matrix still stops a cluster deployment (its services and runner pods run in
+// process groups of their own, which the terminal's SIGINT does not reach).
+process.once('SIGINT', () => void servers.close().finally(() => process.exit(130)));
+
+const reports: RunReport[] = [];
+try {
+  for (const scenario of scenarios)
+    for (const kind of targets)
+      for (const rate of rates) {
+        const report = await oneRun(kind, scenario, rate);
+        reports.push(report);
+        console.log(JSON.stringify(report));
+        // Saved after every run: an interrupted matrix keeps what it measured.
+        if (resultsFile !== undefined)
+          writeResults(resultsFile, mergeResults(base, { invocations: [invocation], reports }));
+      }
+} finally {
+  await servers.close();
+}
+
+const table = `Machine: ${machine}, ${invocation.date}.
+Command: \`${command}\` (duration ${durationS} s per run, grace ${graceS} s).
 
 ${markdownTable(reports)}
 `;

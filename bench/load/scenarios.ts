@@ -31,8 +31,15 @@ export const TRIVIAL_SNIPPETS: readonly string[] = [
 
 export const CPU_SNIPPET = 'let h = 0; for (let i = 0; i < 1.5e6; i++) { h = (h * 31 + i) | 0; } h';
 
-/** The first cell of a session, then the cell every later one runs on the previous heap. */
-export const SESSION_START = 'var n = 0; var seen = []; n';
+/**
+ * The first cell of a session, then the cell every later one runs on the previous heap. The
+ * first names its session: heaps are content-addressed (parent + cell + what it observed), so
+ * sessions running identical cells would otherwise share every heap id, and two sessions
+ * resuming one heap at once cannot both have its live isolate — one would replay the chain.
+ * Real sessions diverge; the benchmark's must too.
+ */
+export const sessionStart = (session: string): string =>
+  `var session = ${JSON.stringify(session)}; var n = 0; var seen = []; n`;
 export const SESSION_NEXT = 'seen.push(n); ++n';
 
 /** Does the scenario need a server with persistent heaps? */
@@ -89,7 +96,7 @@ export class SessionPool implements Workload {
 
   async #run(session: Session, signal: AbortSignal): Promise<CellResult> {
     const cell: Cell = {
-      code: session.heap === undefined ? SESSION_START : SESSION_NEXT,
+      code: session.heap === undefined ? sessionStart(session.name) : SESSION_NEXT,
       heap: session.heap,
       session: session.name,
     };

@@ -5,6 +5,10 @@
  *   - CPU: utime+stime (+ cutime+cstime, which hold the children already exited and reaped)
  *     summed over the tree at the start and end of the window; reported as % of one core.
  *   - RSS: the tree's summed VmRSS, sampled every `intervalMs`; the peak sample is reported.
+ * A cluster deployment is several process trees (gateway, controllers, runner pods, services):
+ * the probe then takes a function naming the roots, asked again at every sample because runner
+ * pods come and go. A root that exited during the window takes its CPU with it (nobody in the
+ * measured set reaps it), so churning pods are under-counted; pooled pods barely churn.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -54,8 +58,8 @@ function rssKb(pid: number): number {
   }
 }
 
-/** `root` and its living descendants, with their stats. */
-function tree(root: number): Map<number, Stat> {
+/** The `roots` and their living descendants, with their stats. */
+function tree(roots: readonly number[]): Map<number, Stat> {
   const all = new Map<number, Stat>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -63,9 +67,10 @@ function tree(root: number): Map<number, Stat> {
     if (stat) all.set(Number(name), stat);
   }
   const mine = new Map<number, Stat>();
-  const rootStat = all.get(root);
-  if (!rootStat) return mine;
-  mine.set(root, rootStat);
+  for (const root of roots) {
+    const rootStat = all.get(root);
+    if (rootStat) mine.set(root, rootStat);
+  }
   // Parents are not always listed before their children: repeat until nothing is added.
   for (let grew = true; grew;) {
     grew = false;
@@ -79,28 +84,38 @@ function tree(root: number): Map<number, Stat> {
   return mine;
 }
 
+/** The direct children of `pid` (e.g. the processes a benchmark started itself). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (/^\d+$/.test(name) && readStat(Number(name))?.ppid === pid) out.push(Number(name));
+  }
+  return out;
+}
+
 export class ServerProbe {
-  readonly #pid: number;
+  readonly #roots: () => readonly number[];
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #startTicks = 0;
   #startAt = 0;
   #peakKb = 0;
 
-  constructor(pid: number, intervalMs = 500) {
-    this.#pid = pid;
+  /** `roots`: one process tree's pid, or a function naming the roots of several. */
+  constructor(roots: number | (() => readonly number[]), intervalMs = 500) {
+    this.#roots = typeof roots === 'number' ? () => [roots] : roots;
     this.#intervalMs = intervalMs;
   }
 
   #ticks(): number {
     let sum = 0;
-    for (const stat of tree(this.#pid).values()) sum += stat.ticks;
+    for (const stat of tree(this.#roots()).values()) sum += stat.ticks;
     return sum;
   }
 
   #sampleRss(): void {
     let kb = 0;
-    for (const pid of tree(this.#pid).keys()) kb += rssKb(pid);
+    for (const pid of tree(this.#roots()).keys()) kb += rssKb(pid);
     this.#peakKb = Math.max(this.#peakKb, kb);
   }
 

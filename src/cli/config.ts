@@ -75,7 +75,7 @@ export const FLAGS = {
   ],
   'live-heaps': [
     'string',
-    'Stateful mode: isolates each runner keeps live for the next cell of a session, 0–256 (default 8)',
+    'Stateful mode: isolates each runner keeps live for the next cell of a session, 0–256 (default 64; at most 256 MiB of V8 heap per runner)',
   ],
   'live-heap-idle-secs': [
     'string',
@@ -208,7 +208,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     dataDir: str('data-dir') ?? join(homedir(), '.local', 'share', 'mcp-v8'),
     retentionHours: int('retention-hours', 1, 24 * 365, 24),
     cellsPerIsolate: int('cells-per-isolate', 1, 10_000, DEFAULT_CELLS_PER_ISOLATE),
-    liveHeaps: int('live-heaps', 0, 256, 8),
+    liveHeaps: int('live-heaps', 0, 256, 64),
     liveHeapIdleSecs: int('live-heap-idle-secs', 1, 7 * 24 * 3600, 900),
     storage,
     ...(nats && { nats }),

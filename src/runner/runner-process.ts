@@ -55,6 +55,8 @@ export interface RunnerOptions {
   wasmModules: Record<string, string>;
   /** Isolates kept live per runner for the next cell of their session (0: always replay). */
   liveHeaps: number;
+  /** V8 heap (committed bytes) the live isolates of one runner may hold together. */
+  liveHeapBytes: number;
   /** A live isolate unused this long is disposed. */
   liveHeapIdleMs: number;
   /** Bounds on what one stateful cell may record. */
@@ -79,6 +81,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   cdnBase: DEFAULT_CDN_BASE,
   wasmModules: {},
   liveHeaps: 8,
+  liveHeapBytes: 256 * 1024 * 1024,
   liveHeapIdleMs: 15 * 60_000,
   journal: DEFAULT_JOURNAL_LIMITS,
   policies: {},
@@ -132,7 +135,11 @@ export class RunnerProcess {
       cdnBase,
       loader: new ModuleSourceLoader({ cdnBase, cache: new ModuleCache(), ...(authorize && { authorize }) }),
     };
-    this.#live = new LiveHeapCache({ maxEntries: opts.liveHeaps, idleMs: opts.liveHeapIdleMs });
+    this.#live = new LiveHeapCache({
+      maxEntries: opts.liveHeaps,
+      maxBytes: opts.liveHeapBytes,
+      idleMs: opts.liveHeapIdleMs,
+    });
   }
 
   async start(): Promise<void> {

@@ -3,7 +3,7 @@
 // arrival is dropped rather than waited for.
 import { describe, expect, it } from 'vitest';
 import { droppedOf, runOpenLoop } from '../../bench/load/arrival.ts';
-import { SESSION_NEXT, SESSION_START, SessionPool } from '../../bench/load/scenarios.ts';
+import { SESSION_NEXT, SessionPool, sessionStart } from '../../bench/load/scenarios.ts';
 import type { Cell, CellResult, Target } from '../../bench/load/targets.ts';
 
 /** A fake stateful server: a heap id names the session and how many cells it holds. */
@@ -41,8 +41,10 @@ describe('stateful session pool', () => {
     expect(pool.sessionsStarted).toBeLessThanOrEqual(pool.peakBusy);
     expect(pool.sessionsStarted).toBeLessThan(15);
     const bySession = Map.groupBy(target.cells, (c) => c.session!);
+    // Distinct first cells, so the sessions' content-addressed heaps never coincide.
+    expect(new Set([...bySession.values()].map((cells) => cells[0]!.code)).size).toBe(bySession.size);
     for (const [session, cells] of bySession) {
-      expect(cells[0]).toEqual({ code: SESSION_START, heap: undefined, session });
+      expect(cells[0]).toEqual({ code: sessionStart(session), heap: undefined, session });
       cells
         .slice(1)
         .forEach((cell, n) => expect(cell).toEqual({ code: SESSION_NEXT, heap: `${session}:${n}`, session }));

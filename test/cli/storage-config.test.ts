@@ -183,9 +183,9 @@ describe('openHeapStore', () => {
 });
 
 describe('live heap flags', () => {
-  it('default to 8 isolates per runner kept 900 s, and are bounded', () => {
+  it('default to 64 isolates per runner kept 900 s, and are bounded', () => {
     const config = loadConfig([], {}) as Config;
-    expect([config.liveHeaps, config.liveHeapIdleSecs]).toEqual([8, 900]);
+    expect([config.liveHeaps, config.liveHeapIdleSecs]).toEqual([64, 900]);
     expect((loadConfig(['--live-heaps', '0'], {}) as Config).liveHeaps).toBe(0);
     expect((loadConfig([], { MCP_V8_LIVE_HEAP_IDLE_SECS: '60' }) as Config).liveHeapIdleSecs).toBe(60);
     expect(configProblem(['--live-heaps', '1000'])).toMatch(/--live-heaps must be an integer from 0 to 256/);

@@ -59,6 +59,13 @@ export class IsolateModuleLinker {
     return url;
   }
 
+  /** Releases the compiled modules (their context is going away; nothing may import after this). */
+  release(): void {
+    for (const module of this.#urlOf.keys()) module.release();
+    this.#urlOf.clear();
+    this.#byUrl.clear();
+  }
+
   /** Replay of a cell: modules it loads must hash as recorded (undefined: live, anything goes). */
   expect(modules: ReadonlyMap<string, string> | undefined): void {
     this.#expected = modules;

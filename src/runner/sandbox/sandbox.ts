@@ -11,7 +11,7 @@
 import ivm from 'isolated-vm';
 import type { OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
-import type { PreludeOptions } from './prelude.ts';
+import type { PreludeApi, PreludeOptions } from './prelude.ts';
 import { CONNECT_GLOBAL } from './prelude-snapshot.ts';
 import { SandboxIsolate } from './sandbox-isolate.ts';
 import type { Recorder } from '../recorder.ts';
@@ -84,10 +84,9 @@ export class Sandbox {
   readonly #host: SandboxIsolate;
   readonly #isolate: ivm.Isolate;
   readonly #context: ivm.Context;
-  readonly #fire: ivm.Reference<(id: number) => string | undefined>;
-  readonly #uncaught: ivm.Reference<() => string | undefined>;
-  readonly #register: ivm.Reference<(key: string, ns: unknown) => void>;
-  readonly #beginCell: ivm.Reference<() => void>;
+  /** The prelude's API (a PreludeApi); its functions are looked up on first use. */
+  readonly #api: ivm.Reference<Record<string, unknown>>;
+  readonly #apiRefs = new Map<keyof PreludeApi, ivm.Reference<(...args: never[]) => unknown>>();
   #linker: IsolateModuleLinker | undefined;
   #expectedModules: ReadonlyMap<string, string> | undefined;
   #binding: Binding | undefined;
@@ -103,12 +102,20 @@ export class Sandbox {
     this.#isolate = host.isolate;
     this.#context = context;
     this.effectiveHeapMb = host.effectiveHeapMb;
-    const ref = <T>(name: string) => api.getSync(name, { reference: true }) as ivm.Reference<T>;
-    this.#fire = ref('fire');
-    this.#uncaught = ref('uncaught');
-    this.#register = ref('registerNamespace');
-    this.#beginCell = ref('beginCell');
-    api.release();
+    this.#api = api;
+  }
+
+  /**
+   * A reference to one function of the prelude's API, fetched on first use: most stateless cells
+   * need none of them, and each fetch is a round trip into the isolate.
+   */
+  #apiRef<K extends keyof PreludeApi>(name: K): ivm.Reference<PreludeApi[K]> {
+    let ref = this.#apiRefs.get(name);
+    if (!ref) {
+      ref = this.#api.getSync(name, { reference: true }) as ivm.Reference<(...args: never[]) => unknown>;
+      this.#apiRefs.set(name, ref);
+    }
+    return ref as unknown as ivm.Reference<PreludeApi[K]>;
   }
 
   /** The prelude options a sandbox with these options runs with (fixed per runner process). */
@@ -208,7 +215,7 @@ export class Sandbox {
       context: this.#context,
       loader,
       cdnBase,
-      register: this.#register,
+      register: this.#apiRef('registerNamespace'),
     });
     this.#linker.expect(this.#expectedModules);
     return this.#linker;
@@ -243,6 +250,11 @@ export class Sandbox {
     return this.#host.heapUsedBytes();
   }
 
+  /** Bytes of V8 heap its isolate has committed. */
+  heapCommittedBytes(): number {
+    return this.#host.heapCommittedBytes();
+  }
+
   /** Disposes the isolate, and with it this sandbox and any other context in it. */
   dispose(): void {
     this.#retired = true;
@@ -257,7 +269,10 @@ export class Sandbox {
     if (this.#binding) throw new Error('sandbox is running a cell');
     if (this.#retired) return;
     this.#retired = true;
-    for (const ref of [this.#fire, this.#uncaught, this.#register, this.#beginCell]) ref.release();
+    // Host handles keep what they point at alive: drop them all so the context can be collected.
+    this.#linker?.release();
+    for (const ref of this.#apiRefs.values()) ref.release();
+    this.#api.release();
     if (!this.#host.disposed) this.#context.release();
   }
 
@@ -292,14 +307,14 @@ export class Sandbox {
     else opts.signal.addEventListener('abort', onAbort, { once: true });
     try {
       // A session's next cell: the previous cell's output budget and uncaught error are not its own.
-      if (resumed) await this.#beginCell.apply(undefined, []);
+      if (resumed) await this.#apiRef('beginCell').apply(undefined, []);
       const script = await this.#isolate.compileScript(opts.code, { filename: opts.filename });
       const settled = (await script.run(this.#context, { promise: true, copy: true })) as string;
       script.release();
       await this.#idle(binding);
       // Saves a round trip into the isolate for the common case of a cell without timers.
       const late = binding.timersFired
-        ? (binding.uncaught ?? this.#uncaught.applySync(undefined, [], { result: { copy: true } }))
+        ? (binding.uncaught ?? this.#apiRef('uncaught').applySync(undefined, [], { result: { copy: true } }))
         : undefined;
       return settledResult(settled, late);
     } catch (err) {
@@ -342,7 +357,7 @@ export class Sandbox {
     b.inflight++;
     b.timersFired = true;
     try {
-      const error = await this.#fire.apply(undefined, [id], {
+      const error = await this.#apiRef('fire').apply(undefined, [id], {
         result: { copy: true },
         timeout: Math.max(1, b.run.deadline - Date.now()),
       });
