@@ -39,6 +39,7 @@ const { values } = parseArgs({
     'max-in-flight': { type: 'string', default: '10000' },
     'max-sessions': { type: 'string', default: '1000' },
     'mcp-clients': { type: 'string', default: '8' },
+    'mcp-wait': { type: 'string', default: '50' },
     'poll-ms': { type: 'string', default: '5' },
     'poll-max-ms': { type: 'string', default: '100' },
     warmup: { type: 'string', default: '50' },
@@ -70,7 +71,8 @@ if (values.help) {
   --max-in-flight <n>            outstanding requests before arrivals are dropped (default 10000)
   --max-sessions <n>             stateful: most sessions (virtual users) (default 1000)
   --mcp-clients <n>              MCP sessions calls are spread over (default 8)
-  --poll-ms <ms>                 MCP: first pause between get_execution polls (default 5)
+  --mcp-wait <s>                 MCP: get_execution's wait_seconds, 0–50 (default 50; 0 polls like the seed's walkthrough)
+  --poll-ms <ms>                 MCP with --mcp-wait 0: first pause between get_execution polls (default 5)
   --poll-max-ms <ms>             MCP: the pause doubles up to this (default 100, as the server's ?wait=)
   --warmup <n>                   sequential cells before each measured run (default 50)
   --cooldown <s>                 pause between runs on a shared server (default 2)
@@ -108,6 +110,9 @@ const scenarios = list('scenario', values.scenario, SCENARIOS);
 const rates = values.rates.split(',').map((r) => positive('rates', r));
 const durationS = positive('duration', values.duration);
 const graceS = positive('grace', values.grace);
+const mcpWait = Number(values['mcp-wait']);
+if (!Number.isInteger(mcpWait) || mcpWait < 0 || mcpWait > 50)
+  fail('--mcp-wait must be an integer from 0 to 50');
 const warmup = Number(values.warmup);
 const runId = Date.now().toString(36);
 // The seed's row labels (single-stateless, single-stateful), so rows compare side by side.
@@ -140,6 +145,7 @@ async function openTarget(kind: 'http' | 'mcp', url: string, token: string | und
   if (kind === 'http') return new HttpTarget(url, durationS + graceS, token);
   return McpTarget.connect(url, {
     clients: positive('mcp-clients', values['mcp-clients']),
+    waitSeconds: mcpWait,
     pollMs: positive('poll-ms', values['poll-ms']),
     maxPollMs: positive('poll-max-ms', values['poll-max-ms']),
     token,

@@ -2,16 +2,12 @@
  * The two ways the load benchmark runs a cell on a server, each "submit, then wait for it to
  * finish", as an agent would:
  *   - http: `POST /api/exec?wait=<s>` — one request that answers once the execution finished;
- *   - mcp:  `tools/call run_js` over Streamable HTTP, then `get_execution` polled until the
- *     status is final. The server sends no completion notification for plain tool calls (its
- *     MCP-task `tasks/result` blocks until the end, woken by it in embedded mode, but only for
- *     task-augmented calls), so this target polls as such an agent must. The pause doubles from
- *     `pollMs` up to `maxPollMs` — by default 5 → 100 ms, the default steps of the server's own
- *     `?wait=` polling, which it keeps only where it cannot hear the end (cluster mode); in
- *     embedded mode `?wait=` answers at the end itself, so the http target sees completion more
- *     finely. A fixed short pause would not do: under overload every queued cell polls, and the
- *     polls themselves become much of the server's load (a busy-machine trial at 100/s made ~18
- *     requests per cell).
+ *   - mcp:  `tools/call run_js` over Streamable HTTP, then `get_execution` until the status is
+ *     final: by default with `wait_seconds`, so the server answers when the execution ends (one
+ *     call, as an agent using that argument makes); with `waitSeconds` 0, polled as the seed's
+ *     walkthrough does, the pause doubling from `pollMs` up to `maxPollMs` (5 → 100 ms). A
+ *     fixed short pause would not do: under overload every queued cell polls, and the polls
+ *     themselves become much of the server's load.
  * Both count the HTTP requests they make (the table's "HTTP Req/s").
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -106,6 +102,8 @@ export class HttpTarget implements Target {
 export interface McpTargetOptions {
   /** MCP sessions (connections) calls are spread over, round-robin. */
   clients: number;
+  /** `wait_seconds` of each get_execution call; 0 polls instead. */
+  waitSeconds: number;
   /** First pause between get_execution polls, ms; it doubles up to maxPollMs. */
   pollMs: number;
   maxPollMs: number;
@@ -116,14 +114,16 @@ export class McpTarget implements Target {
   readonly name = 'mcp';
   requests = 0;
   readonly #clients: Client[];
+  readonly #waitSeconds: number;
   readonly #pollMs: number;
   readonly #maxPollMs: number;
   #next = 0;
 
-  private constructor(clients: Client[], pollMs: number, maxPollMs: number) {
+  private constructor(clients: Client[], opts: McpTargetOptions) {
     this.#clients = clients;
-    this.#pollMs = pollMs;
-    this.#maxPollMs = Math.max(pollMs, maxPollMs);
+    this.#waitSeconds = opts.waitSeconds;
+    this.#pollMs = opts.pollMs;
+    this.#maxPollMs = Math.max(opts.pollMs, opts.maxPollMs);
   }
 
   static async connect(baseUrl: string, opts: McpTargetOptions): Promise<McpTarget> {
@@ -137,7 +137,7 @@ export class McpTarget implements Target {
         return client;
       }),
     );
-    return new McpTarget(clients, opts.pollMs, opts.maxPollMs);
+    return new McpTarget(clients, opts);
   }
 
   async run(cell: Cell, signal: AbortSignal): Promise<CellResult> {
@@ -148,18 +148,18 @@ export class McpTarget implements Target {
     const started = await client.callTool({ name: 'run_js', arguments: bodyOf(cell) }, undefined, options);
     if (started.isError) return { ok: false, error: toolErrorCode(started.content) };
     let view = started.structuredContent as ExecutionView;
+    const args = {
+      execution_id: view.execution_id,
+      ...(this.#waitSeconds > 0 && { wait_seconds: this.#waitSeconds }),
+    };
     // Polled at once first: a trivial cell is often done by the time run_js has answered.
     let pause = this.#pollMs;
     while (!FINAL.has(view.status)) {
       this.requests++;
-      const got = await client.callTool(
-        { name: 'get_execution', arguments: { execution_id: view.execution_id } },
-        undefined,
-        options,
-      );
+      const got = await client.callTool({ name: 'get_execution', arguments: args }, undefined, options);
       if (got.isError) return { ok: false, error: toolErrorCode(got.content) };
       view = got.structuredContent as ExecutionView;
-      if (FINAL.has(view.status)) break;
+      if (FINAL.has(view.status) || this.#waitSeconds > 0) continue;
       await sleep(pause, signal);
       pause = Math.min(pause * 2, this.#maxPollMs);
     }

@@ -120,6 +120,27 @@ describe.each(transports)('MCP over %s', (_name, makeTransport) => {
     expect(out).toMatchObject({ data: 'hello\n', total_lines: 1, has_more: false, status: 'completed' });
   });
 
+  it('waits for the end in one get_execution call with wait_seconds, and bounds the wait', async () => {
+    const { execution_id } = await call(client, 'run_js', {
+      code: 'await new Promise((r) => setTimeout(r, 300)); 6 * 7',
+    });
+    expect(await call(client, 'get_execution', { execution_id, wait_seconds: 30 })).toMatchObject({
+      status: 'completed',
+      result: '42',
+    });
+    const slow = await call(client, 'run_js', { code: 'await new Promise((r) => setTimeout(r, 3000))' });
+    expect(
+      (await call(client, 'get_execution', { execution_id: slow.execution_id, wait_seconds: 1 })).status,
+    ).toBe('running');
+    const refused = await client.callTool({
+      name: 'get_execution',
+      arguments: { execution_id: slow.execution_id, wait_seconds: 3600 },
+    });
+    expect(refused.isError).toBe(true);
+    expect(JSON.stringify(refused.content)).toContain('MCPV8_ERR_INPUT_INVALID');
+    await call(client, 'cancel_execution', { execution_id: slow.execution_id });
+  });
+
   it('reads output while the code is still running', async () => {
     const { execution_id } = await call(client, 'run_js', {
       code: 'console.log("first"); await new Promise((r) => setTimeout(r, 1500)); console.log("second")',

@@ -87,14 +87,15 @@ export function createMcpServer(
     taskStore,
     instructions:
       'Run JavaScript/TypeScript in sandboxed V8 isolates: run_js returns an execution_id at once; poll ' +
-      'get_execution for the result and get_execution_output for console output.' +
+      'get_execution for the result (or pass it wait_seconds to wait for the end in one call) and ' +
+      'get_execution_output for console output.' +
       (service.stateful
         ? ' State persists: pass the heap a completed execution reports as run_js heap to continue from it.'
         : ''),
   });
   const ctx: ToolContext = { service, sessions, namespace, follow: consoleNotifier(server, service) };
   for (const tool of tools) register(server, tool, ctx);
-  server.server.setRequestHandler(CallToolRequestSchema, async (request) => {
+  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const tool = tools.find((t) => t.name === request.params.name);
     if (!tool)
       return toolError(new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`no tool named ${request.params.name}`]));
@@ -106,7 +107,7 @@ export function createMcpServer(
         new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`${where}: ${issue?.message ?? 'invalid'}`]),
       );
     }
-    const result: CallToolResult = await tool.handler(parsed.data as never, ctx);
+    const result: CallToolResult = await tool.handler(parsed.data as never, ctx, extra.signal);
     if (request.params.task && tool.name === runJs.name && !result.isError) {
       // A task-augmented call answers with the task; the execution id is the task id.
       const record = await service.get(

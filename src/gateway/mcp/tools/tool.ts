@@ -25,7 +25,12 @@ export interface ToolDefinition<In extends z.ZodRawShape, Out extends z.ZodRawSh
   annotations: ToolAnnotations;
   /** Whether a call may be made as an MCP task (spec 2025-11-25). */
   taskSupport?: 'optional';
-  handler: (args: z.infer<z.ZodObject<In>>, ctx: ToolContext) => Promise<CallToolResult>;
+  /** `signal`: aborted when the client cancels the request or goes away. */
+  handler: (
+    args: z.infer<z.ZodObject<In>>,
+    ctx: ToolContext,
+    signal?: AbortSignal,
+  ) => Promise<CallToolResult>;
 }
 
 /** A tool with its types erased, as the registration loop sees it. */
@@ -38,7 +43,7 @@ export interface AnyTool {
   annotations: ToolAnnotations;
   taskSupport?: 'optional';
   // Method syntax: parameters compare bivariantly, so every ToolDefinition fits.
-  handler(args: never, ctx: ToolContext): Promise<CallToolResult>;
+  handler(args: never, ctx: ToolContext, signal?: AbortSignal): Promise<CallToolResult>;
 }
 
 /** The context's SessionService. @throws MCPV8_ERR_SESSION_STATELESS when the server keeps no sessions */
