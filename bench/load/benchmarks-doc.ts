@@ -85,7 +85,8 @@ export function renderBenchmarksDoc(input: DocInput): string {
 Open-loop, constant-arrival-rate load (k6's \`constant-arrival-rate\` model): each arrival is sent at its
 scheduled time whether or not earlier ones finished, so a slow server cannot slow the schedule and hide its
 own latency. Each cell is "submit, then wait until it finished" — \`POST /api/exec?wait=\` (http) or MCP
-\`tools/call run_js\` then \`get_execution\` polls (mcp). Latency runs from the arrival's scheduled time to
+\`tools/call run_js\` then \`get_execution\` with \`wait_seconds\`, which answers when the execution ends (mcp;
+\`--mcp-wait 0\` polls instead, like the seed's walkthrough). Latency runs from the arrival's scheduled time to
 completion, successful cells only; an arrival that could not be sent, or did not finish within the grace
 period, is counted as dropped. Generator: \`bench/load-bench.ts\` and \`bench/load/\`.
 

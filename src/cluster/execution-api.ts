@@ -215,7 +215,12 @@ export function isExpired(err: unknown): boolean {
   return err instanceof Mcpv8Error && err.details.status === 410;
 }
 
-function apiFailure(err: unknown, what: string, signal: AbortSignal | undefined): unknown {
+/**
+ * What a failed API call means to the caller: not found, invalid input, the API server
+ * throttling or unavailable (retryable), or an internal error.
+ * @internal exported for tests
+ */
+export function apiFailure(err: unknown, what: string, signal: AbortSignal | undefined): unknown {
   // The caller gave up: not the API server's fault, and not to be dressed up as one.
   if (signal?.aborted) return err;
   if (err instanceof ApiException) {
@@ -234,6 +239,15 @@ function apiFailure(err: unknown, what: string, signal: AbortSignal | undefined)
     if (e.code === 400 || e.code === 422) {
       return new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`execution ${what}: ${message}`], {
         details,
+        cause: err,
+      });
+    }
+    // Priority and fairness throttling (429), or the API server overloaded or restarting: the
+    // caller's request was fine, and the API server says when to come back.
+    if (e.code === 429 || e.code === 503 || e.code === 504) {
+      const retryAfter = Number(e.headers?.['retry-after']);
+      return new Mcpv8Error('MCPV8_ERR_CLUSTER_BUSY', [`the Kubernetes API answered ${e.code}`], {
+        details: { ...details, ...(retryAfter > 0 && { retryAfterSeconds: retryAfter }) },
         cause: err,
       });
     }

@@ -66,6 +66,9 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_EXEC_NOT_FOUND: define(404, 'no execution with id %s'),
   MCPV8_ERR_EXEC_FINISHED: define(409, 'execution %s already finished (%s)'),
   MCPV8_ERR_SERVER_SHUTTING_DOWN: define(503, 'the server is shutting down', { retryable: true }),
+  MCPV8_ERR_CLUSTER_BUSY: define(503, 'the cluster is too busy to take this now (%s); retry shortly', {
+    retryable: true,
+  }),
 } satisfies Record<string, ErrorDefinition>);
 
 /** A stable error code from the catalogue. */

@@ -81,6 +81,13 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/** The real scheduler on the test's store, with live events and runs the test ends by hand. */
+function liveScheduler(maxConcurrent: number, maxQueued: number) {
+  const runners = new ManualRunners();
+  const scheduler = new ExecutionScheduler({ store, output, runners, events, maxConcurrent, maxQueued });
+  return { runners, scheduler };
+}
+
 function service(scheduler: ExecutionQueue, opts: { events?: ExecutionEvents; maxPollMs?: number } = {}) {
   return new ExecutionService({
     store,
@@ -106,15 +113,7 @@ async function endElsewhere(record: ExecutionRecord): Promise<void> {
 
 describe('ExecutionService.wait with live events', () => {
   it('returns the completed record as soon as the scheduler ends it, without a re-read', async () => {
-    const runners = new ManualRunners();
-    const scheduler = new ExecutionScheduler({
-      store,
-      output,
-      runners,
-      events,
-      maxConcurrent: 1,
-      maxQueued: 10,
-    });
+    const { runners, scheduler } = liveScheduler(1, 10);
     const svc = service(scheduler, { events });
     const record = await svc.submit(NS, { code: '1 + 1' });
     const waiting = svc.wait(NS, record.id, 2 * LONG_MS);
@@ -166,15 +165,7 @@ describe('ExecutionService.wait with live events', () => {
     const onWarning = (w: Error) => warnings.push(w);
     process.on('warning', onWarning);
     try {
-      const runners = new ManualRunners();
-      const scheduler = new ExecutionScheduler({
-        store,
-        output,
-        runners,
-        events,
-        maxConcurrent: 500,
-        maxQueued: 0,
-      });
+      const { runners, scheduler } = liveScheduler(500, 0);
       const svc = service(scheduler, { events });
       const records = await Promise.all(Array.from({ length: 500 }, () => svc.submit(NS, { code: '1' })));
       // Several waits per execution, and some that time out before their execution ends.
@@ -218,15 +209,7 @@ describe('ExecutionService.wait without live events (cluster mode)', () => {
 
 describe('MCP tasks/result', () => {
   it('answers with the execution once the scheduler ends it, without a re-read', async () => {
-    const runners = new ManualRunners();
-    const scheduler = new ExecutionScheduler({
-      store,
-      output,
-      runners,
-      events,
-      maxConcurrent: 1,
-      maxQueued: 10,
-    });
+    const { runners, scheduler } = liveScheduler(1, 10);
     const svc = service(scheduler, { events });
     const tasks = new ExecutionTaskStore(svc, NS);
     const record = await svc.submit(NS, { code: '21 * 2' });

@@ -196,14 +196,18 @@ describe('reads, lists and cancellation', () => {
   it('cancels a queued execution and answers 429 when the queue is full', async () => {
     const ids: string[] = [];
     const statuses: number[] = [];
+    let retryAfter: unknown;
     for (let i = 0; i < 6; i++) {
       const res = await post('/api/exec', { code: 'await new Promise((r) => setTimeout(r, 1500))' });
       statuses.push(res.statusCode);
       if (res.statusCode === 202) ids.push(res.json<{ execution_id: string }>().execution_id);
+      else retryAfter = res.headers['retry-after'];
     }
     expect(statuses.filter((s) => s === 202)).toHaveLength(5);
     const full = statuses.at(-1);
     expect(full).toBe(429);
+    // A retryable refusal says when to come back.
+    expect(retryAfter).toBe('1');
     const queued = ids.at(-1)!;
     expect((await get(`/api/executions/${queued}`)).json()).toMatchObject({ status: 'queued' });
     expect((await post(`/api/executions/${queued}/cancel`)).json()).toMatchObject({ status: 'cancelled' });

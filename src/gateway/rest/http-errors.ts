@@ -9,7 +9,12 @@ import { Mcpv8Error, isMcpv8Error } from '../../core/index.ts';
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toMcpv8Error(err, bodyLimit, req.headers['content-type']);
-    if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
+    if (e.statusCode >= 500 && !e.retryable) req.log.error({ err }, 'request failed');
+    // A retryable refusal says when to come back (the API server's own hint when it gave one).
+    if (e.retryable) {
+      const after = e.details.retryAfterSeconds;
+      reply.header('retry-after', String(typeof after === 'number' ? Math.ceil(after) : 1));
+    }
     return reply.status(e.statusCode).send({ error: { code: e.code, message: e.message, ...e.details } });
   });
   app.setNotFoundHandler((req, reply) => {
