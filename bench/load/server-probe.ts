@@ -2,13 +2,15 @@
  * The server's CPU and memory during a run, read from /proc (Linux) for its pid AND every
  * descendant: the embedded server runs cells in supervised child runner processes, so the
  * gateway process alone would hide most of the work.
- *   - CPU: utime+stime (+ cutime+cstime, which hold the children already exited and reaped)
- *     summed over the tree at the start and end of the window; reported as % of one core.
- *   - RSS: the tree's summed VmRSS, sampled every `intervalMs`; the peak sample is reported.
+ *   - CPU: each process's utime+stime, sampled every `intervalMs`: a process counts what it
+ *     used between the start of the window (or its birth) and its last sample, so one that exits
+ *     mid-window keeps what it used up to its last sample and nothing is ever subtracted. A
+ *     reaped child's time in its parent's cutime is left out, or it would count twice. Reported
+ *     as % of one core.
+ *   - RSS: the tree's summed VmRSS, sampled at the same times; the peak sample is reported.
  * A cluster deployment is several process trees (gateway, controllers, runner pods, services):
  * the probe then takes a function naming the roots, asked again at every sample because runner
- * pods come and go. A root that exited during the window takes its CPU with it (nobody in the
- * measured set reaps it), so churning pods are under-counted; pooled pods barely churn.
+ * pods come and go.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -41,8 +43,8 @@ function readStat(pid: number): Stat | undefined {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces and parentheses: the fields start after the last ')'.
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state): ppid is field 4, utime/stime/cutime/cstime are fields 14–17.
-    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    // f[0] is field 3 (state): ppid is field 4, utime/stime are fields 14–15.
+    const ticks = Number(f[11]) + Number(f[12]);
     return { ppid: Number(f[1]), ticks };
   } catch {
     return undefined; // Exited between listing and reading.
@@ -97,7 +99,10 @@ export class ServerProbe {
   readonly #roots: () => readonly number[];
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
-  #startTicks = 0;
+  /** Ticks of each process at the start of the window (absent: born during it). */
+  #startTicks = new Map<number, number>();
+  /** Ticks of each process at its latest sample. */
+  #lastTicks = new Map<number, number>();
   #startAt = 0;
   #peakKb = 0;
 
@@ -107,34 +112,35 @@ export class ServerProbe {
     this.#intervalMs = intervalMs;
   }
 
-  #ticks(): number {
-    let sum = 0;
-    for (const stat of tree(this.#roots()).values()) sum += stat.ticks;
-    return sum;
-  }
-
-  #sampleRss(): void {
+  #sample(): void {
     let kb = 0;
-    for (const pid of tree(this.#roots()).keys()) kb += rssKb(pid);
+    for (const [pid, stat] of tree(this.#roots())) {
+      // A pid reused by a newer process would read lower: keep the higher figure.
+      this.#lastTicks.set(pid, Math.max(stat.ticks, this.#lastTicks.get(pid) ?? 0));
+      kb += rssKb(pid);
+    }
     this.#peakKb = Math.max(this.#peakKb, kb);
   }
 
   /** Starts a window. */
   begin(): void {
-    this.#startTicks = this.#ticks();
+    this.#lastTicks = new Map();
     this.#startAt = performance.now();
     this.#peakKb = 0;
-    this.#sampleRss();
-    this.#timer = setInterval(() => this.#sampleRss(), this.#intervalMs);
+    this.#sample();
+    this.#startTicks = new Map(this.#lastTicks);
+    this.#timer = setInterval(() => this.#sample(), this.#intervalMs);
     this.#timer.unref();
   }
 
   /** Ends the window and reports it. */
   end(): ServerUsage {
     clearInterval(this.#timer);
-    this.#sampleRss();
+    this.#sample();
     const seconds = (performance.now() - this.#startAt) / 1000;
-    const cpuSeconds = (this.#ticks() - this.#startTicks) / ticksPerSecond();
+    let ticks = 0;
+    for (const [pid, last] of this.#lastTicks) ticks += Math.max(0, last - (this.#startTicks.get(pid) ?? 0));
+    const cpuSeconds = ticks / ticksPerSecond();
     return { cpuPercent: seconds > 0 ? (cpuSeconds / seconds) * 100 : 0, peakRssMb: this.#peakKb / 1024 };
   }
 }
