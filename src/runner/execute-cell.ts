@@ -13,7 +13,8 @@ import {
 import { CellSyntaxError, transformCell } from './cell/transform-cell.ts';
 import type { Recorder } from './recorder.ts';
 import { PRELUDE_FILENAME } from './sandbox/sandbox-source.ts';
-import type { CellRunResult, HostCallHandler, Sandbox } from './sandbox/sandbox.ts';
+import type { CellRunResult, HostCallHandler } from './sandbox/cell-run.ts';
+import type { Sandbox } from './sandbox/sandbox.ts';
 import type { ModuleSourceLoader } from './modules/module-source-loader.ts';
 
 export interface CellRequest {

@@ -14,7 +14,7 @@ import type { InspectorOptions } from './inspector.ts';
 import type { PreludeApi, PreludeOptions } from './prelude.ts';
 import { CONNECT_GLOBAL } from './prelude-snapshot.ts';
 import { SandboxIsolate } from './sandbox-isolate.ts';
-import type { Recorder } from '../recorder.ts';
+import { settledResult, type CellRunOptions, type CellRunResult } from './cell-run.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
 import { wasmInstallSource } from '../wasm-modules.ts';
@@ -39,33 +39,6 @@ export interface SandboxOptions {
   /** Called when V8 loses control of the isolate; the process must not go on serving. */
   onCatastrophicError?: (message: string) => void;
 }
-
-/** Performs a host call requested by the cell (module import, later fetch and fs). */
-/** Resolves with a JSON-serialisable value the cell receives. */
-export type HostCallHandler = (op: string, payload: string, signal: AbortSignal) => Promise<unknown>;
-
-/** Everything one cell run needs from its caller. */
-export interface CellRunOptions {
-  /** Classic-script source produced by transformCell, wrapped in `__mcpv8.settle(…)`. */
-  code: string;
-  /** Name the cell's frames carry in stack traces. */
-  filename: string;
-  /** Epoch ms after which the run is stopped as timed out. */
-  deadline: number;
-  signal: AbortSignal;
-  recorder: Recorder;
-  onOutput(level: OutputLevel, text: string): void;
-  hostCall?: HostCallHandler;
-}
-
-/** How a cell run ended, before it is turned into an ExecutionOutcome. */
-export type CellRunResult =
-  | { kind: 'completed'; result?: string; resultType: string; resultTruncated: boolean }
-  | { kind: 'threw'; error: { name: string; message: string; stack?: string } }
-  | { kind: 'timed_out' }
-  | { kind: 'cancelled' }
-  | { kind: 'out_of_memory'; message: string }
-  | { kind: 'syntax_error'; error: { name: string; message: string; stack?: string } };
 
 interface Binding {
   run: CellRunOptions;
@@ -403,20 +376,4 @@ export class Sandbox {
   #checkIdle(b: Binding): void {
     if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
   }
-}
-
-function settledResult(settledJson: string, uncaught: string | undefined): CellRunResult {
-  const settled = JSON.parse(settledJson) as
-    | { ok: true; result?: string; resultType: string; truncated: boolean; uncaught?: string }
-    | { ok: false; error: { name: string; message: string; stack?: string } };
-  if (!settled.ok) return { kind: 'threw', error: settled.error };
-  uncaught ??= settled.uncaught;
-  if (uncaught !== undefined)
-    return { kind: 'threw', error: JSON.parse(uncaught) as { name: string; message: string } };
-  return {
-    kind: 'completed',
-    result: settled.result,
-    resultType: settled.resultType,
-    resultTruncated: settled.truncated,
-  };
 }
