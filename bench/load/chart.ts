@@ -2,8 +2,9 @@
  * The load benchmark's chart: p95 latency by arrival rate, ours beside the seed's, as a plain
  * SVG written here (no charting library, no browser). Horizontal bars on a log scale — the
  * figures span 1 ms to seconds — grouped by topology, then by rate; each bar is annotated
- * with its p95 and, when there were any, the dropped arrivals (a low p95 with many drops is
- * no success). A panel is drawn for every topology we measured, with the seed's rows of the
+ * with its p95 and, when there were any, the dropped arrivals and the share of sent cells that
+ * failed (refused with 429 when the queue was full, say) — p95 counts successes only, so a low
+ * p95 beside many drops or failures is no success. A panel is drawn for every topology we measured, with the seed's rows of the
  * same topology in it; a run with no successful cell gets a stub bar and says so.
  */
 import type { RunReport } from './report.ts';
@@ -20,6 +21,8 @@ interface Bar {
   series: string;
   p95: number;
   dropped: number;
+  /** Cells sent that did not succeed (e.g. refused with 429 when the queue was full), %. */
+  failedPercent: number;
 }
 
 const COLORS: Record<string, string> = {
@@ -67,10 +70,16 @@ function panels(input: ChartInput): [string, Map<number, Bar[]>][] {
       series: `ours (${r.target})`,
       p95: r.latencyMs.p95,
       dropped: r.dropped,
+      failedPercent: 100 - r.successPercent,
     });
   for (const s of input.seed)
     if (byPanel.has(s.topology))
-      add(s.topology, s.rate, { series: 'theirs', p95: s.p95Ms, dropped: s.dropped });
+      add(s.topology, s.rate, {
+        series: 'theirs',
+        p95: s.p95Ms,
+        dropped: s.dropped,
+        failedPercent: 100 - s.successPercent,
+      });
   return [...byPanel.entries()]
     .sort(([a], [b]) => panelRank(a) - panelRank(b) || a.localeCompare(b))
     .map(([panel, rates]) => {
@@ -134,11 +143,15 @@ export function renderChart(input: ChartInput): string {
           `<rect class="bar" data-series="${esc(b.series)}" data-rate="${rate}" x="${X0}" y="${y}" ` +
             `width="${w.toFixed(1)}" height="${BAR}" fill="${fill}"/>`,
         );
+        const failed = Math.round(b.failedPercent);
         const note =
-          (ok ? `${ms(b.p95)} ms` : 'no successful cell') + (b.dropped > 0 ? ` · ${b.dropped} dropped` : '');
+          (ok ? `${ms(b.p95)} ms` : 'no successful cell') +
+          (b.dropped > 0 ? ` · ${b.dropped} dropped` : '') +
+          (failed > 0 ? ` · ${failed}% failed` : '');
+        const warn = b.dropped > 0 || failed > 0;
         body.push(
           `<text x="${(X0 + w + 5).toFixed(1)}" y="${y + BAR - 2}" font-size="11"` +
-            `${b.dropped > 0 ? ' fill="#b00020"' : ''}>${esc(note)}</text>`,
+            `${warn ? ' fill="#b00020"' : ''}>${esc(note)}</text>`,
         );
         y += BAR + BAR_GAP;
       }

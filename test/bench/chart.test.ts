@@ -13,6 +13,8 @@ const reports = [
   runReport('single-stateful (http)', 100, 30),
   runReport('single-stateful (http)', 200, Number.NaN, 6000),
   runReport('cluster-stateless (http)', 20, 150, 3),
+  // Most cells refused at once (429): a low p95 of the few that ran must not read as a success.
+  { ...runReport('single-stateless-cpu (http)', 1000, 40), successPercent: 12.3 },
 ];
 const svg = renderChart({ reports, seed, notes: ['Ours: 2 cores & more <test>', 'Theirs: "as stated"'] });
 const bars = (series: RegExp) =>
@@ -36,7 +38,7 @@ describe('load chart (SVG)', () => {
     expect(bars(/^theirs$/)).toBe(10);
   });
 
-  it('has a title, a legend, a labelled log axis and the dropped counts', () => {
+  it('has a title, a legend, a labelled log axis, and the dropped counts and failed shares', () => {
     expect(svg).toContain('Exec p95 latency by arrival rate');
     for (const label of ['theirs (seed README)', 'ours (http)', 'ours (mcp)'])
       expect(svg).toContain(`>${label}<`);
@@ -44,6 +46,7 @@ describe('load chart (SVG)', () => {
     expect(svg).toContain('>1,000<');
     expect(svg).toContain('483 ms · 843 dropped');
     expect(svg).toContain('no successful cell · 6000 dropped');
+    expect(svg).toContain('40.0 ms · 88% failed');
     expect(svg).toContain('Ours: 2 cores &amp; more &lt;test&gt;');
   });
 });
