@@ -52,7 +52,7 @@ export class LiveHeapCache {
     this.#drop(heap);
     const idle = setTimeout(() => this.#drop(heap), this.#opts.idleMs);
     idle.unref();
-    const bytes = sandbox.heapCommittedBytes();
+    const bytes = sandbox.host.heapCommittedBytes();
     this.#entries.set(heap, { sandbox, idle, bytes });
     this.#bytes += bytes;
     for (const oldest of this.#entries.keys()) {

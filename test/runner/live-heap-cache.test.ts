@@ -26,7 +26,7 @@ describe('live heap cache', () => {
 
   it('keeps no more V8 heap than maxBytes between its isolates', async () => {
     const sandboxes = await Promise.all([1, 2, 3, 4].map(() => Sandbox.create(OPTS)));
-    const each = sandboxes[0]!.heapCommittedBytes();
+    const each = sandboxes[0]!.host.heapCommittedBytes();
     expect(each).toBeGreaterThan(0);
     // Room for about two and a half idle isolates, whatever their count bound.
     cache = new LiveHeapCache({ maxEntries: 100, maxBytes: Math.floor(each * 2.5), idleMs: 60_000 });

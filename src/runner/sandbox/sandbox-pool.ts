@@ -94,9 +94,8 @@ export class SandboxPool {
   release(sandbox: Sandbox): void {
     const host = sandbox.host;
     const fits = sandbox.effectiveHeapMb === effectiveHeapMb(this.#opts.defaultHeapMb);
-    if (!sandbox.used && !sandbox.disposed && host.tenant === undefined && fits) {
-      if (this.#ready.length < this.#opts.size) return void this.#ready.push(sandbox);
-    }
+    const unused = !sandbox.used && !sandbox.disposed && host.tenant === undefined;
+    if (unused && fits && this.#ready.length < this.#opts.size) return void this.#ready.push(sandbox);
     if (!this.#closed && host.tenant !== undefined && !sandbox.disposed && this.#reusable(host)) {
       sandbox.retire();
       this.#reopen(host);
@@ -112,11 +111,6 @@ export class SandboxPool {
   /** Number of fresh sandboxes ready now. */
   get readyCount(): number {
     return this.#ready.length;
-  }
-
-  /** Number of idle isolates kept for stateless reuse. */
-  get idleIsolates(): number {
-    return this.#recycled.length;
   }
 
   close(): void {

@@ -91,23 +91,11 @@ export class Sandbox {
     return ref as unknown as ivm.Reference<PreludeApi[K]>;
   }
 
-  /** The prelude options a sandbox with these options runs with (fixed per runner process). */
-  static preludeOptions(opts: Omit<SandboxOptions, 'heapMb'>): PreludeOptions {
-    return {
-      maxOutputBytes: opts.maxOutputBytes,
-      maxResultBytes: opts.maxResultBytes,
-      maxTimers: opts.maxTimers,
-      maxWasmPages: opts.maxWasmPages,
-      inspector: opts.inspector ?? {},
-      capabilities: opts.capabilities ?? [],
-    };
-  }
-
   /** A sandbox in an isolate of its own (≈ 3 ms; do it ahead of need). */
   static async create(opts: SandboxOptions): Promise<Sandbox> {
     const host = new SandboxIsolate({
       heapMb: opts.heapMb,
-      prelude: Sandbox.preludeOptions(opts),
+      prelude: preludeOptions(opts),
       onCatastrophicError: opts.onCatastrophicError,
     });
     try {
@@ -216,16 +204,6 @@ export class Sandbox {
   /** The isolate this sandbox's context lives in. */
   get host(): SandboxIsolate {
     return this.#host;
-  }
-
-  /** Bytes of V8 heap in use (for the runner's memory reporting). */
-  heapUsedBytes(): number {
-    return this.#host.heapUsedBytes();
-  }
-
-  /** Bytes of V8 heap its isolate has committed. */
-  heapCommittedBytes(): number {
-    return this.#host.heapCommittedBytes();
   }
 
   /** Disposes the isolate, and with it this sandbox and any other context in it. */
@@ -376,4 +354,16 @@ export class Sandbox {
   #checkIdle(b: Binding): void {
     if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
   }
+}
+
+/** The prelude options of sandboxes with these options (fixed per runner process). */
+function preludeOptions(opts: Omit<SandboxOptions, 'heapMb'>): PreludeOptions {
+  return {
+    maxOutputBytes: opts.maxOutputBytes,
+    maxResultBytes: opts.maxResultBytes,
+    maxTimers: opts.maxTimers,
+    maxWasmPages: opts.maxWasmPages,
+    inspector: opts.inspector ?? {},
+    capabilities: opts.capabilities ?? [],
+  };
 }
