@@ -9,6 +9,13 @@ import { z } from 'zod';
 import { HEAP_MB_MAX, Mcpv8Error, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
 import { TenantListSchema, type Tenant } from '../gateway/auth/token-review.ts';
 import type { S3Settings } from '../cluster/s3-client.ts';
+import {
+  MCP_LIMIT_FLAGS,
+  MCP_LIMIT_RANGES,
+  readMcpLimits,
+  type McpLimitFlag,
+  type McpLimitsConfig,
+} from './mcp-limits-config.ts';
 
 export interface ClusterGatewayConfig {
   port: number;
@@ -27,6 +34,8 @@ export interface ClusterGatewayConfig {
   tokenAudiences: readonly string[];
   heapMemoryMaxMb: number;
   executionTimeoutSecs: number;
+  /** Bounds of MCP over HTTP: session idle expiry and counts, stream buffer. */
+  mcp: McpLimitsConfig;
   logLevel: string;
 }
 
@@ -47,6 +56,7 @@ export const CLUSTER_FLAGS = {
   'token-audience': ['string', 'Audience caller tokens must carry (repeatable; env: comma-separated)'],
   'heap-memory-max': ['string', 'Default isolate heap cap per execution, MiB (default 8)'],
   'execution-timeout': ['string', 'Default wall-clock limit per execution, seconds (default 30)'],
+  ...MCP_LIMIT_FLAGS,
   'log-level': ['string', 'fatal, error, warn, info, debug, trace or silent (default info)'],
 } as const;
 
@@ -104,6 +114,9 @@ const RawSchema = z.object({
   'heap-memory-max': IntString(1, HEAP_MB_MAX).default(8),
   'execution-timeout': IntString(1, TIMEOUT_SECONDS_MAX).default(30),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...(Object.fromEntries(
+    Object.entries(MCP_LIMIT_RANGES).map(([flag, [min, max]]) => [flag, IntString(min, max).optional()]),
+  ) as Record<McpLimitFlag, z.ZodOptional<ReturnType<typeof IntString>>>),
 });
 
 function envName(flag: string): string {
@@ -198,6 +211,7 @@ export function loadClusterGatewayConfig(
     tokenAudiences: v['token-audience'],
     heapMemoryMaxMb: v['heap-memory-max'],
     executionTimeoutSecs: v['execution-timeout'],
+    mcp: readMcpLimits((flag, _min, _max, dflt) => v[flag] ?? dflt),
     logLevel: v['log-level'],
   };
 }

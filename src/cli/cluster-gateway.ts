@@ -20,6 +20,7 @@ import { buildHttpApp } from '../gateway/http-app.ts';
 import { SessionService } from '../gateway/session-service.ts';
 import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import type { ClusterGatewayConfig } from './cluster-config.ts';
+import { mcpLimitOptions } from './mcp-limits-config.ts';
 import { connectNats } from '../cluster/connection-settings.ts';
 
 /** How often the API server is probed for readiness, ms. */
@@ -76,6 +77,7 @@ export async function startClusterGateway(
     allowedHosts: [],
     allowedOrigins: [],
     authenticator,
+    ...mcpLimitOptions(config.mcp),
   });
   let url: string;
   try {

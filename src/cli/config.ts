@@ -17,6 +17,7 @@ import {
 } from './storage-config.ts';
 import { POLICY_FLAGS, readPolicies, type PolicyConfig } from './policy-config.ts';
 import { FETCH_FLAGS, readFetchConfig, type FetchConfig } from './fetch-config.ts';
+import { MCP_LIMIT_FLAGS, readMcpLimits, type McpLimitsConfig } from './mcp-limits-config.ts';
 import { DEFAULT_CELLS_PER_ISOLATE } from '../runner/sandbox/isolate-reuse.ts';
 
 export interface Config {
@@ -46,6 +47,8 @@ export interface Config {
   policies: PolicyConfig;
   /** Header injection rules of fetch() (secrets: never logged, sent to runners over IPC). */
   fetch: FetchConfig;
+  /** Bounds of MCP over HTTP: session idle expiry and counts, stream buffer. */
+  mcp: McpLimitsConfig;
   logLevel: string;
 }
 
@@ -96,6 +99,7 @@ export const FLAGS = {
   'wasm-config': ['string', 'JSON file {"name": "path.wasm", …} of modules to pre-load'],
   ...POLICY_FLAGS,
   ...FETCH_FLAGS,
+  ...MCP_LIMIT_FLAGS,
   'log-level': ['string', 'fatal, error, warn, info, debug or trace (default info)'],
   help: ['boolean', 'Show this help'],
 } as const;
@@ -218,6 +222,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     ...(str('wasm-config') && { wasmConfig: str('wasm-config') }),
     policies,
     fetch,
+    mcp: readMcpLimits(int),
     logLevel,
   };
   if (problems.length > 0) throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [problems.join('; ')]);

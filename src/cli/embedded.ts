@@ -29,6 +29,7 @@ import { SqliteSessionLog } from '../local/sqlite-session-log.ts';
 import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import { loadWasmModules, parseWasmModuleSpecs } from '../runner/wasm-modules.ts';
 import type { Config } from './config.ts';
+import { mcpLimitOptions } from './mcp-limits-config.ts';
 import { openHeapStore } from './heap-storage.ts';
 import { DEFAULT_FILESYSTEM_OPTIONS } from '../runner/host/fs-capability.ts';
 import { startPolicies } from './policy-runtime.ts';
@@ -181,6 +182,7 @@ export async function startEmbedded(config: Config, log: Logger): Promise<Runnin
     allowedOrigins: hosts.map((h) => `http://${h}`),
     authTokens: config.authTokens,
     metrics: metrics.registry,
+    ...mcpLimitOptions(config.mcp),
   });
   closeFront = () => app.close();
   const url = await app.listen({ host: config.host, port });

@@ -38,7 +38,7 @@ export function encodeCursor(key: ListKey): string {
   return encodeListCursor([key.ms, key.id]);
 }
 
-/** @throws RangeError for a cursor this store did not issue. */
+/** @throws MCPV8_ERR_INPUT_INVALID for a cursor this store did not issue. */
 export function decodeCursor(cursor: string): ListKey {
   const [ms, id] = decodeListCursor(
     cursor,

@@ -135,7 +135,7 @@ export class JetStreamOutputLog implements OutputLog {
     await this.#writer.append(subjects, toUnits(lines, this.#layout), signal);
   }
 
-  /** @throws RangeError for a negative or non-integer offset, or a limit below 1. */
+  /** @throws MCPV8_ERR_INPUT_INVALID for a negative or non-integer offset, or a limit below 1. */
   async read(executionId: string, range: OutputRange, signal?: AbortSignal): Promise<OutputPage> {
     signal?.throwIfAborted();
     assertOutputRange(range);

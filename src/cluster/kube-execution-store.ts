@@ -46,7 +46,7 @@ import {
   statusOf,
 } from './execution-resource.ts';
 import { mergePatch } from './kube-request.ts';
-import { assertListLimit } from '../core/list-page.ts';
+import { PageFill, assertListLimit } from '../core/list-page.ts';
 
 export { LIST_LIMIT_MAX } from '../core/list-page.ts';
 /** Objects per list request when only metadata is read (a few hundred bytes each). */
@@ -169,7 +169,7 @@ export class KubeExecutionStore implements ExecutionStore {
     ]);
   }
 
-  /** @throws RangeError for a limit outside 1–1000 or a cursor this store did not issue. */
+  /** @throws MCPV8_ERR_INPUT_INVALID for a limit outside 1–1000 or a cursor this store did not issue. */
   async list(query: ListExecutionsQuery, signal?: AbortSignal): Promise<ExecutionPage> {
     signal?.throwIfAborted();
     const { namespace, status, limit, cursor } = query;
@@ -217,10 +217,17 @@ export class KubeExecutionStore implements ExecutionStore {
         }
       },
     );
-    // Labels lag status for a moment after a transition: status decides.
-    const items = page
-      .map((k) => found.get(k.id))
-      .filter((r): r is ExecutionRecord => r !== undefined && (status === undefined || r.status === status));
+    // Labels lag status for a moment after a transition: status decides. A page also stops at
+    // the bytes it may carry; the cursor is then the last record it kept.
+    const fill = new PageFill<ListKey>(limit);
+    const items: ExecutionRecord[] = [];
+    for (const key of page) {
+      const r = found.get(key.id);
+      if (r === undefined || (status !== undefined && r.status !== status)) continue;
+      if (!fill.add(key, JSON.stringify(r).length)) break;
+      items.push(r);
+    }
+    if (fill.more) return { items, nextCursor: encodeCursor(fill.items.at(-1)!) };
     return keys.length > limit ? { items, nextCursor: encodeCursor(page.at(-1)!) } : { items };
   }
 

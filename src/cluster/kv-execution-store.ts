@@ -33,7 +33,7 @@ import type {
   ExecutionStore,
   ListExecutionsQuery,
 } from '../core/execution-store.ts';
-import { assertListLimit } from '../core/list-page.ts';
+import { PageFill, assertListLimit } from '../core/list-page.ts';
 import { compareNewestFirst, decodeCursor, encodeCursor, type ListKey } from './execution-paging.ts';
 import {
   BatchRejectedError,
@@ -144,7 +144,7 @@ export class KvExecutionStore implements ExecutionStore {
     }
   }
 
-  /** @throws RangeError for a limit outside 1–1000 or a cursor this store did not issue. */
+  /** @throws MCPV8_ERR_INPUT_INVALID for a limit outside 1–1000 or a cursor this store did not issue. */
   async list(query: ListExecutionsQuery, signal?: AbortSignal): Promise<ExecutionPage> {
     signal?.throwIfAborted();
     const { limit, status } = query;
@@ -173,10 +173,12 @@ export class KvExecutionStore implements ExecutionStore {
       }
       if (items.length > limit) break;
     }
-    if (items.length <= limit) return { items };
-    const page = items.slice(0, limit);
-    const last = page.at(-1)!;
-    return { items: page, nextCursor: encodeCursor({ ms: createdMs(last), id: last.id }) };
+    // `limit` records at most, and no more bytes than a page may carry.
+    const fill = new PageFill<ExecutionRecord>(limit);
+    for (const r of items) if (!fill.add(r, JSON.stringify(r).length)) break;
+    const last = fill.items.at(-1);
+    if (!fill.more || last === undefined) return { items: fill.items };
+    return { items: fill.items, nextCursor: encodeCursor({ ms: createdMs(last), id: last.id }) };
   }
 
   async listUnfinished(signal?: AbortSignal): Promise<ExecutionRecord[]> {

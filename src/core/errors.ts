@@ -29,6 +29,7 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_MODULE_TOO_LARGE: define(413, 'cannot import %s: source exceeds %d bytes'),
   MCPV8_ERR_MODULE_REDIRECT_LIMIT: define(508, 'cannot import %s: more than %d redirects'),
   MCPV8_ERR_MODULE_INVALID: define(422, 'cannot import %s: %s'),
+  MCPV8_ERR_MODULE_GRAPH_LIMIT: define(413, 'cannot import %s: %s'),
   MCPV8_ERR_POLICY_DENIED: define(403, '%s denied by policy: %s'),
   MCPV8_ERR_POLICY_UNAVAILABLE: define(503, '%s refused: the policy could not be evaluated (%s)', {
     retryable: true,
@@ -69,6 +70,15 @@ export const ERRORS = Object.freeze({
   MCPV8_ERR_CLUSTER_BUSY: define(503, 'the cluster is too busy to take this now (%s); retry shortly', {
     retryable: true,
   }),
+  MCPV8_ERR_MCP_SESSION_LIMIT: define(
+    429,
+    'too many MCP sessions: %s; close sessions you no longer use (DELETE /mcp) or retry shortly',
+    { retryable: true },
+  ),
+  MCPV8_ERR_MCP_SESSION_NOT_FOUND: define(
+    404,
+    'no MCP session "%s": it was closed or expired when idle; send initialize to start a new one',
+  ),
 } satisfies Record<string, ErrorDefinition>);
 
 /** A stable error code from the catalogue. */

@@ -95,7 +95,7 @@ export type OutputRange =
  */
 export interface OutputPage {
   text: string;
-  /** The lines of the page with their levels (byte mode: the lines the page overlaps). */
+  /** The lines of the page with their levels (byte mode: the part of each line inside the page). */
   lines: Array<OutputLine & { index: number }>;
   lineOffset: number;
   nextLineOffset: number;

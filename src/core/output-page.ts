@@ -1,9 +1,11 @@
 /**
  * Pages of an execution's output log, the same for every OutputLog implementation: given the
  * consecutive lines a store fetched and the log's totals, build the {@link OutputPage} the API
- * returns — line pages, and byte pages that never split a UTF-8 character and always move on.
+ * returns — line pages, and byte pages that never split a UTF-8 character, never carry more
+ * than their limit (a long line is cut, and the next page continues inside it) and always move on.
  */
 import type { OutputLevel } from './api/execution.ts';
+import { Mcpv8Error } from './errors.ts';
 import type { OutputLine, OutputPage, OutputRange } from './execution-store.ts';
 
 /** How much a log holds: lines (= the next line's index) and bytes (= its first byte). */
@@ -101,7 +103,13 @@ export function bytePage(
     const rEnd = lineEnd(r);
     if (r.start <= start && start < rEnd) lineOffset = r.index;
     if (r.start <= end && end < rEnd) nextLineOffset = r.index;
-    if (r.start < end && rEnd > start) lines.push(toLine(r));
+    // Only the part of a line inside the page: a page carries at most its limit, however long
+    // the line (`start` and `end` are character boundaries, so the cut text is whole UTF-8).
+    if (r.start < end && rEnd > start) {
+      const from = Math.max(start, r.start) - r.start;
+      const to = Math.min(end, r.start + r.text.length) - r.start;
+      lines.push({ ...toLine(r), text: r.text.subarray(from, Math.max(from, to)).toString('utf8') });
+    }
   }
   return {
     text: buf.subarray(start - base, end - base).toString('utf8'),
@@ -121,13 +129,21 @@ export function fetchEnd(offset: number, limit: number, tail: OutputTail): numbe
   return Math.min(offset + Math.max(limit, 2 * MAX_CHAR_BYTES), tail.bytes);
 }
 
-/** @throws RangeError for a negative or non-integer offset, or a limit below 1. */
+/** @throws MCPV8_ERR_INPUT_INVALID for a negative or non-integer offset, or a limit below 1. */
 export function assertOutputRange(range: OutputRange): void {
   const { offset, limit } = range;
+  const mode: unknown = range.mode;
+  if (mode !== 'lines' && mode !== 'bytes') {
+    throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`mode must be lines or bytes, got ${String(mode)}`]);
+  }
   if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+    throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+      `offset must be a non-negative integer, got ${String(offset)}`,
+    ]);
   }
   if (!Number.isSafeInteger(limit) || limit < 1) {
-    throw new RangeError(`limit must be a positive integer, got ${limit}`);
+    throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+      `limit must be a positive integer, got ${String(limit)}`,
+    ]);
   }
 }

@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  ExecutionStatusSchema,
+  LIST_LIMIT_MAX,
   HEAP_MB_MAX,
   HEAP_MB_MIN,
   HeapTagsSchema,
@@ -30,6 +32,10 @@ import type { ExecutionQueue } from './execution-queue.ts';
 import { ExecutionWake } from './execution-wake.ts';
 import type { TenantStores } from '../core/tenant-stores.ts';
 import { SingleTenantStores } from '../local/single-tenant-stores.ts';
+import { requireInteger } from './output-range.ts';
+
+/** Page size of an execution list when the caller gives none. */
+export const LIST_LIMIT_DEFAULT = 50;
 
 /** Server-wide limits (the seed's flags `--heap-memory-max`, `--execution-timeout`). */
 export interface ExecutionLimitsPolicy {
@@ -219,15 +225,32 @@ export class ExecutionService {
     return record;
   }
 
+  /**
+   * A page of the tenant's executions, newest first. Every argument is checked here, once for
+   * every transport: a caller's bad limit, status or cursor is MCPV8_ERR_INPUT_INVALID, never a
+   * store failure. An empty cursor is the first page.
+   * @throws MCPV8_ERR_INPUT_INVALID
+   */
   list(
     namespace: string,
     query: { status?: ExecutionStatus; limit?: number; cursor?: string },
   ): Promise<ExecutionPage> {
+    const limit = requireInteger('limit', query.limit ?? LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX);
+    const status = query.status === undefined ? undefined : ExecutionStatusSchema.safeParse(query.status);
+    if (status && !status.success) {
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
+        `status must be one of ${ExecutionStatusSchema.options.join(', ')}`,
+      ]);
+    }
+    const cursor: unknown = query.cursor;
+    if (cursor !== undefined && typeof cursor !== 'string') {
+      throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', ['cursor must be a string (a next_cursor)']);
+    }
     return this.#opts.store.list({
       namespace,
-      limit: query.limit ?? 50,
-      status: query.status,
-      cursor: query.cursor,
+      limit,
+      status: status?.data,
+      ...(cursor !== undefined && cursor !== '' && { cursor }),
     });
   }
 

@@ -3,12 +3,15 @@
  * (Streamable HTTP at /mcp, legacy SSE at /sse + /message). Never runs user code.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { ExecutionService } from './execution-service.ts';
 import type { SessionService } from './session-service.ts';
 import { registerSessionRoutes } from './rest/session-routes.ts';
 import { registerExecutionRoutes } from './rest/execution-routes.ts';
 import { installErrorHandling } from './rest/http-errors.ts';
 import { registerMcpHttpRoutes } from './mcp/mcp-http-routes.ts';
+import { registerMcpMetrics } from './mcp/mcp-metrics.ts';
+import type { McpSessionLimits } from './mcp/mcp-session-registry.ts';
 import {
   StaticTokenAuthenticator,
   callerOf,
@@ -31,12 +34,35 @@ export interface HttpAppOptions {
   /** Host header values accepted on the MCP endpoints; empty accepts any. */
   allowedHosts?: readonly string[];
   allowedOrigins?: readonly string[];
-  /** Serves GET /metrics (Prometheus text format) from this registry when given. */
-  metrics?: { contentType: string; metrics(): Promise<string> };
+  /** Serves GET /metrics (Prometheus text format) from this registry when given; MCP metrics are added to it. */
+  metrics?: Registry;
   /** When non-empty, every route but /healthz and /readyz needs `Authorization: Bearer <one of these>`. */
   authTokens?: readonly string[];
   /** Authenticates every route but /healthz and /readyz (wins over `authTokens`). */
   authenticator?: Authenticator;
+  /** MCP session bounds (default {@link DEFAULT_MCP_SESSION_LIMITS}). */
+  mcpSessions?: Partial<McpSessionLimits>;
+  /** Most bytes queued toward one MCP client's stream (default {@link DEFAULT_MCP_STREAM_BUFFER_BYTES}). */
+  mcpStreamBufferBytes?: number;
+}
+
+/** MCP session bounds when none are configured. */
+export const DEFAULT_MCP_SESSION_LIMITS: McpSessionLimits = Object.freeze({
+  maxSessions: 1000,
+  maxPerClient: 100,
+  idleTimeoutMs: 30 * 60_000,
+});
+
+/** Bytes queued toward one MCP client's SSE stream before its notifications are dropped. */
+export const DEFAULT_MCP_STREAM_BUFFER_BYTES = 1 << 20;
+
+/**
+ * The identity a request's MCP sessions are counted against: the authenticated caller (tenant
+ * and subject) when authentication is on, else the remote address.
+ */
+export function mcpClientOf(req: FastifyRequest): string {
+  const caller = callerOf(req);
+  return caller ? `caller:${caller.namespace}/${caller.subject}` : `address:${req.ip}`;
 }
 
 export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
@@ -64,13 +90,20 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   const namespaceOf = opts.namespaceOf ?? ((req: FastifyRequest) => callerOf(req)?.namespace ?? 'default');
   registerExecutionRoutes(app, { service: opts.service, namespaceOf });
   if (opts.sessions) registerSessionRoutes(app, opts.sessions, namespaceOf);
-  registerMcpHttpRoutes(app, {
+  const mcpStats = registerMcpHttpRoutes(app, {
     service: opts.service,
     sessions: opts.sessions,
     namespaceOf,
+    clientOf: mcpClientOf,
     allowedHosts: opts.allowedHosts ?? [],
     allowedOrigins: opts.allowedOrigins ?? [],
-    maxSessions: 1000,
+    limits: {
+      maxSessions: opts.mcpSessions?.maxSessions ?? DEFAULT_MCP_SESSION_LIMITS.maxSessions,
+      maxPerClient: opts.mcpSessions?.maxPerClient ?? DEFAULT_MCP_SESSION_LIMITS.maxPerClient,
+      idleTimeoutMs: opts.mcpSessions?.idleTimeoutMs ?? DEFAULT_MCP_SESSION_LIMITS.idleTimeoutMs,
+    },
+    streamBufferBytes: opts.mcpStreamBufferBytes ?? DEFAULT_MCP_STREAM_BUFFER_BYTES,
   });
+  if (metrics) registerMcpMetrics(metrics, mcpStats);
   return app;
 }

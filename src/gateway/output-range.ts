@@ -44,8 +44,10 @@ export function toOutputRange(args: OutputRangeArgs): OutputRange {
  */
 export function requireInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    // Quoted short: the value is the caller's and may be huge.
+    const got = typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : String(value).slice(0, 40);
     throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
-      `${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+      `${name} must be an integer from ${min} to ${max}, got ${got}`,
     ]);
   }
   return value;

@@ -64,6 +64,8 @@ export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
 };
 
 const WATCHDOG_INTERVAL_MS = 100;
+/** Share of maxRunnerRssBytes above which a runner disposes its live isolates (the rest is one execution's room). */
+const LIVE_HEAP_RSS_SHARE = 0.75;
 /** How long a session's next cell waits for the busy runner holding its heap live before replaying elsewhere. */
 const HOLDER_WAIT_MS = 1000;
 const PAGE_SIZE = 4096;
@@ -213,7 +215,14 @@ export class ChildRunnerPool implements RunnerPool {
     });
     child.on('message', (raw) => this.#onMessage(runner, raw));
     // Options travel over IPC: they may hold secrets, and a command line is readable by anyone.
-    child.send({ type: 'configure', options: runnerOpts });
+    child.send({
+      type: 'configure',
+      // The runner gives up live isolates before its RSS nears the line this supervisor kills at.
+      options: {
+        liveHeapRssBytes: Math.floor(this.#opts.maxRunnerRssBytes * LIVE_HEAP_RSS_SHARE),
+        ...runnerOpts,
+      },
+    });
     child.on('error', () => {
       // 'exit' follows and handles the runner's executions.
     });

@@ -10,7 +10,13 @@ import type {
   ListExecutionsQuery,
 } from '../core/execution-store.ts';
 import type { SqliteDatabase } from './sqlite-database.ts';
-import { assertListLimit, decodeListCursor, encodeListCursor } from '../core/list-page.ts';
+import {
+  PageFill,
+  assertListLimit,
+  decodeListCursor,
+  encodeListCursor,
+  isIsoTime,
+} from '../core/list-page.ts';
 
 export { LIST_LIMIT_MAX } from '../core/list-page.ts';
 
@@ -116,7 +122,7 @@ export class SqliteExecutionStore implements ExecutionStore {
     return row === undefined ? undefined : toRecord(row as unknown as Row);
   }
 
-  /** @throws RangeError for a limit outside 1–1000 or a cursor this store did not issue. */
+  /** @throws MCPV8_ERR_INPUT_INVALID for a limit outside 1–1000 or a cursor this store did not issue. */
   async list(query: ListExecutionsQuery, signal?: AbortSignal): Promise<ExecutionPage> {
     signal?.throwIfAborted();
     const { namespace, status, limit, cursor } = query;
@@ -125,21 +131,22 @@ export class SqliteExecutionStore implements ExecutionStore {
     const q = EXECUTION_STORE_QUERIES;
     // One row more than asked tells whether another page exists without an extra query.
     const fetch = limit + 1;
-    let rows;
-    if (status === undefined) {
-      rows =
-        after === undefined
-          ? this.#db.prepare(q.listFirst).all(namespace, fetch)
-          : this.#db.prepare(q.listAfter).all(namespace, after[0], after[1], fetch);
-    } else {
-      rows =
-        after === undefined
-          ? this.#db.prepare(q.listStatusFirst).all(namespace, status, fetch)
-          : this.#db.prepare(q.listStatusAfter).all(namespace, status, after[0], after[1], fetch);
+    const [sql, args] =
+      status === undefined
+        ? after === undefined
+          ? [q.listFirst, [namespace]]
+          : [q.listAfter, [namespace, after[0], after[1]]]
+        : after === undefined
+          ? [q.listStatusFirst, [namespace, status]]
+          : [q.listStatusAfter, [namespace, status, after[0], after[1]]];
+    // Row by row, so a page of large records stops at the byte budget without reading the rest.
+    const fill = new PageFill<Row>(limit);
+    for (const row of this.#db.prepare(sql).iterate(...args, fetch) as Iterable<Row>) {
+      if (!fill.add(row, row.data.length)) break;
     }
-    const items = (rows as unknown as Row[]).slice(0, limit).map(toRecord);
+    const items = fill.items.map(toRecord);
     const last = items.at(-1);
-    return rows.length > limit && last !== undefined
+    return fill.more && last !== undefined
       ? { items, nextCursor: encodeCursor(last.createdAt, last.id) }
       : { items };
   }
@@ -182,5 +189,5 @@ function encodeCursor(createdAt: string, id: string): string {
 }
 
 function decodeCursor(cursor: string): [string, string] {
-  return decodeListCursor(cursor, (v): v is string => typeof v === 'string');
+  return decodeListCursor(cursor, isIsoTime);
 }

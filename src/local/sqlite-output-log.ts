@@ -88,7 +88,7 @@ export class SqliteOutputLog implements OutputLog {
     this.#remember(executionId, next);
   }
 
-  /** @throws RangeError for a negative or non-integer offset, or a limit below 1. */
+  /** @throws MCPV8_ERR_INPUT_INVALID for a negative or non-integer offset, or a limit below 1. */
   async read(executionId: string, range: OutputRange, signal?: AbortSignal): Promise<OutputPage> {
     signal?.throwIfAborted();
     assertOutputRange(range);

@@ -10,7 +10,7 @@ import {
   type ExecutionOutcome,
   type OutputLevel,
 } from '../core/index.ts';
-import { CellSyntaxError, transformCell } from './cell/transform-cell.ts';
+import { sharedCellTransformer, transformFailureOutcome } from './cell/cell-transformer.ts';
 import type { Recorder } from './recorder.ts';
 import { PRELUDE_FILENAME } from './sandbox/sandbox-source.ts';
 import type { CellRunResult, HostCallHandler } from './sandbox/cell-run.ts';
@@ -50,20 +50,19 @@ export async function executeCell(cell: CellRequest, opts: ExecuteCellOptions): 
   const filename = cell.language === 'typescript' ? 'cell.ts' : 'cell.js';
   let code: string;
   try {
-    code = transformCell(cell.code, cell.language, { settle: '__mcpv8.settle' }).code;
+    // Bounded in memory and time, off this thread for TypeScript and large cells (cell-transformer.ts).
+    const deadline = startedAt + cell.timeoutMs;
+    code = (
+      await sharedCellTransformer().transform(cell.code, cell.language, {
+        deadline,
+        signal: opts.signal,
+        // The sandbox starts the cell's function itself (see Sandbox.run).
+        deferred: true,
+      })
+    ).code;
   } catch (err) {
-    if (err instanceof CellSyntaxError) {
-      return {
-        status: 'failed',
-        error: {
-          reason: FailureReason.SyntaxError,
-          name: 'SyntaxError',
-          message: err.message,
-          stack: `SyntaxError: ${err.message}\n    at ${filename}:${err.line}:${err.column}`,
-        },
-        ...base(),
-      };
-    }
+    const failed = transformFailureOutcome(err, filename, cell.timeoutMs);
+    if (failed) return { ...failed, ...base() };
     throw err;
   }
   const result = await opts.sandbox.run({
@@ -159,15 +158,32 @@ export class OutputMeter {
     this.#sink = sink;
   }
 
+  /** Takes one or more lines of one level (joined by `\n`); each line costs its bytes plus one. */
   write(level: OutputLevel, text: string): void {
     if (this.truncated) return;
     const size = Buffer.byteLength(text) + 1;
-    if (this.bytes + size > this.#max) {
-      this.truncated = true;
-      this.#sink('warn', `[output truncated: the execution printed more than ${this.#max} bytes]`);
+    if (this.bytes + size <= this.#max) {
+      this.bytes += size;
+      this.#sink(level, text);
       return;
     }
-    this.bytes += size;
-    this.#sink(level, text);
+    // Over the cap: keep the whole lines that still fit, then the marker.
+    let kept = -1;
+    let keptBytes = 0;
+    for (let from = 0; ;) {
+      const at = text.indexOf('\n', from);
+      if (at < 0) break;
+      const line = Buffer.byteLength(text.slice(from, at)) + 1;
+      if (this.bytes + keptBytes + line > this.#max) break;
+      keptBytes += line;
+      kept = at;
+      from = at + 1;
+    }
+    if (kept >= 0) {
+      this.bytes += keptBytes;
+      this.#sink(level, text.slice(0, kept));
+    }
+    this.truncated = true;
+    this.#sink('warn', `[output truncated: the execution printed more than ${this.#max} bytes]`);
   }
 }

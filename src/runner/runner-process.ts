@@ -10,8 +10,12 @@ import {
   effectiveHeapMb,
   encodeHeapNode,
   endedOutcome,
+  ExecutionOutcomeSchema,
   failureError,
+  OutputBuffer,
+  RESULT_MAX_BYTES,
   timedOutError,
+  type OutputLine,
   type ExecutionOutcome,
   type HeapId,
   type HeapNode,
@@ -26,6 +30,7 @@ import { createPolicyEngine } from './policy/policy-engine.ts';
 import { executeCell } from './execute-cell.ts';
 import { replayChain, sortModules } from './heap-replay.ts';
 import { LiveHeapCache } from './live-heap-cache.ts';
+import { RunningMemoryGuard } from './running-memory-guard.ts';
 import { ParentMessageSchema, type ParentMessage, type RunMessage, type RunnerMessage } from './protocol.ts';
 import { DEFAULT_JOURNAL_LIMITS, LiveRecorder, type JournalLimits } from './recorder.ts';
 import type { Sandbox } from './sandbox/sandbox.ts';
@@ -55,10 +60,19 @@ export interface RunnerOptions {
   wasmModules: Record<string, string>;
   /** Isolates kept live per runner for the next cell of their session (0: always replay). */
   liveHeaps: number;
-  /** V8 heap (committed bytes) the live isolates of one runner may hold together. */
+  /**
+   * Memory the live isolates of one runner may hold together, bytes: V8 heap committed,
+   * ArrayBuffers, WebAssembly memories and resizable buffers (see LiveHeapCache).
+   */
   liveHeapBytes: number;
   /** A live isolate unused this long is disposed. */
   liveHeapIdleMs: number;
+  /**
+   * Resident size of the runner process above which live isolates are disposed, least recently
+   * used first, before a cell starts and while cells run (memory no count sees); 0: no guard.
+   * Keep it below the supervisor's kill line with room for one execution.
+   */
+  liveHeapRssBytes: number;
   /** Bounds on what one stateful cell may record. */
   journal: JournalLimits;
   /** Policy sources per category (fetch, filesystem, modules); a category absent is not offered. */
@@ -74,7 +88,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   warmSandboxes: 2,
   cellsPerIsolate: DEFAULT_CELLS_PER_ISOLATE,
   maxOutputBytes: 1 << 20,
-  maxResultBytes: 1 << 20,
+  maxResultBytes: RESULT_MAX_BYTES,
   maxTimers: 10_000,
   maxWasmPages: 4096,
   heartbeatIntervalMs: 1000,
@@ -83,6 +97,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   liveHeaps: 8,
   liveHeapBytes: 256 * 1024 * 1024,
   liveHeapIdleMs: 15 * 60_000,
+  liveHeapRssBytes: 0,
   journal: DEFAULT_JOURNAL_LIMITS,
   policies: {},
   filesystem: DEFAULT_FILESYSTEM_OPTIONS,
@@ -98,6 +113,7 @@ export class RunnerProcess {
   readonly #running = new Map<string, AbortController>();
   readonly #modules: { loader: ModuleSourceLoader; cdnBase: string };
   readonly #live: LiveHeapCache;
+  readonly #memoryGuard: RunningMemoryGuard;
   readonly #capabilities: readonly HostCapability[];
   readonly #chainRequests = new Map<string, (answer: ChainAnswer) => void>();
   #heartbeat: NodeJS.Timeout | undefined;
@@ -139,6 +155,11 @@ export class RunnerProcess {
       maxEntries: opts.liveHeaps,
       maxBytes: opts.liveHeapBytes,
       idleMs: opts.liveHeapIdleMs,
+      maxRssBytes: opts.liveHeapRssBytes,
+    });
+    this.#memoryGuard = new RunningMemoryGuard({
+      maxRssBytes: opts.liveHeapRssBytes,
+      relieve: () => this.#live.relieve(),
     });
   }
 
@@ -178,6 +199,7 @@ export class RunnerProcess {
     for (const c of this.#running.values()) c.abort();
     this.#pool.close();
     this.#live.close();
+    this.#memoryGuard.close();
   }
 
   async #run(msg: RunMessage): Promise<void> {
@@ -185,14 +207,25 @@ export class RunnerProcess {
     const abort = new AbortController();
     this.#running.set(msg.executionId, abort);
     const startedAt = Date.now();
+    // Room for this cell first: idle sessions give way (they can replay) before it is harmed.
+    this.#live.relieve();
+    // Console output goes to the parent in batches (a message per few hundred lines or 20 ms),
+    // however finely the cell prints.
+    const output = new OutputBuffer(
+      { append: async (_id, lines) => this.#sendLines(msg.executionId, lines) },
+      msg.executionId,
+    );
     let outcome: ExecutionOutcome;
     let sandbox: Sandbox | undefined;
     let heapNode: HeapNode | undefined;
+    let guarded: Sandbox | undefined;
     try {
       const resumed = await this.#resume(msg, abort.signal, startedAt);
       if ('outcome' in resumed) outcome = resumed.outcome;
       else {
         sandbox = resumed.sandbox;
+        guarded = sandbox;
+        this.#memoryGuard.begin(sandbox);
         const recorder = new LiveRecorder(undefined, undefined, this.#opts.journal);
         outcome = await executeCell(
           { code: msg.code, language: msg.language, timeoutMs: msg.timeoutMs },
@@ -207,8 +240,7 @@ export class RunnerProcess {
               executionId: msg.executionId,
               deadline: startedAt + msg.timeoutMs,
             }),
-            onOutput: (level, text) =>
-              this.#send({ type: 'output', executionId: msg.executionId, level, text }),
+            onOutput: (level, text) => output.push(level, text),
           },
         );
         if (msg.persist && outcome.status === 'completed') {
@@ -221,12 +253,30 @@ export class RunnerProcess {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const oom = /memory/i.test(message);
+      // The runner's own failure: its message and stack may name host paths, so they go to the
+      // runner's log, and the outcome says only what happened.
+      if (!oom)
+        process.stderr.write(`runner: execution ${msg.executionId} failed in the host: ${String(err)}\n`);
       const error = oom
         ? failureError(FailureReason.OutOfMemory, 'the execution exceeded its memory limit')
-        : failureError(FailureReason.RunnerCrashed, `the runner failed: ${message}`);
+        : failureError(FailureReason.RunnerCrashed, 'the runner failed while running the execution');
       outcome = endedOutcome('failed', error, msg.heapMb, Date.now() - startedAt);
     }
+    if (guarded) this.#memoryGuard.end(guarded);
+    await output.flush();
     this.#running.delete(msg.executionId);
+    // The parent drops a runner whose messages break the protocol; an outcome that would (a bug,
+    // never the cell: every field is bounded on its way out) fails its execution instead.
+    if (!ExecutionOutcomeSchema.safeParse(outcome).success) {
+      process.stderr.write(`runner: execution ${msg.executionId} produced an invalid outcome\n`);
+      outcome = endedOutcome(
+        'failed',
+        failureError(FailureReason.Error, 'the execution ended with an outcome that could not be reported'),
+        msg.heapMb,
+        Date.now() - startedAt,
+      );
+      heapNode = undefined;
+    }
     // Report first: disposing an isolate costs milliseconds the caller need not wait for.
     this.#send({ type: 'outcome', executionId: msg.executionId, outcome, ...(heapNode && { heapNode }) });
     // A sandbox not kept live is never reused: no state reaches another execution.
@@ -327,6 +377,20 @@ export class RunnerProcess {
     const { id } = encodeHeapNode(heapNode);
     this.#live.put(id, sandbox);
     return { outcome: { ...outcome, heap: id }, heapNode };
+  }
+
+  /** Lines of one batch as `output` messages: one per run of lines of the same level. */
+  #sendLines(executionId: string, lines: readonly OutputLine[]): void {
+    let from = 0;
+    for (let i = 1; i <= lines.length; i++) {
+      if (i < lines.length && lines[i]!.level === lines[from]!.level) continue;
+      const text = lines
+        .slice(from, i)
+        .map((l) => l.text)
+        .join('\n');
+      this.#send({ type: 'output', executionId, level: lines[from]!.level, text });
+      from = i;
+    }
   }
 
   #beat(): void {

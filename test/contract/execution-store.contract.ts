@@ -4,6 +4,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ExecutionOutcome } from '../../src/core/api/execution.ts';
 import type { ExecutionRecord, ExecutionStore } from '../../src/core/execution-store.ts';
+import { LIST_PAGE_MAX_BYTES } from '../../src/core/list-page.ts';
 
 /** The namespaces the suite uses, by logical name; a fixture maps each to a real one. */
 export const CONTRACT_NAMESPACES = ['default', 'other', 'ns-a', 'ns-b', 'ns-c', 'x'] as const;
@@ -261,14 +262,47 @@ export function executionStoreContract(
         expect(second.nextCursor).toBeUndefined();
       });
 
+      it('keeps a page within LIST_PAGE_MAX_BYTES however large its records, and pages through them', async () => {
+        const { store, ns, record } = await setup();
+        const code = (i: number) => `${'x'.repeat(1 << 20)}${i}`;
+        for (let i = 0; i < 12; i++)
+          await store.create(record(`big-${i}`, { createdAt: ts(i), code: code(i) }));
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.list({ namespace: ns(), limit: 1000, cursor });
+          pages += 1;
+          const bytes = page.items.reduce((n, r) => n + JSON.stringify(r).length, 0);
+          // The budget counts each record's stored JSON, a little smaller than the whole record.
+          if (page.items.length > 1)
+            expect(bytes).toBeLessThanOrEqual(LIST_PAGE_MAX_BYTES + 1024 * page.items.length);
+          seen.push(...page.items.map((r) => r.id));
+          cursor = page.nextCursor;
+        } while (cursor !== undefined && pages < 20);
+        expect(pages).toBeGreaterThan(1);
+        expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `big-${11 - i}`));
+      });
+
       it('validates limit and cursor', async () => {
         const { store, ns } = await setup();
-        for (const limit of [0, 1001, 1.5, -1, Number.NaN]) {
-          await expect(store.list({ namespace: ns(), limit })).rejects.toThrow(RangeError);
+        const invalid = { code: 'MCPV8_ERR_INPUT_INVALID' };
+        for (const limit of [0, 1001, 1.5, -1, Number.NaN, 1e12, 2 ** 53 + 2]) {
+          await expect(store.list({ namespace: ns(), limit })).rejects.toMatchObject(invalid);
         }
-        await expect(store.list({ namespace: ns(), limit: 10, cursor: 'garbage!' })).rejects.toThrow(
-          RangeError,
-        );
+        const junk = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+        for (const cursor of [
+          'garbage!',
+          'zzz',
+          '',
+          'x'.repeat(10_000),
+          junk({ a: 1 }),
+          junk(['not a time', 'id']),
+          junk([12, '']),
+          junk(['2026-01-01T00:00:00.000Z', 'r-1', 'extra']),
+        ]) {
+          await expect(store.list({ namespace: ns(), limit: 10, cursor })).rejects.toMatchObject(invalid);
+        }
       });
     });
 

@@ -89,9 +89,15 @@ export function outputLogContract(name: string, open: () => Promise<OutputLogHan
           { offset: 0.5, limit: 1 },
           { offset: 0, limit: 0 },
           { offset: 0, limit: 2.5 },
+          { offset: Number.NaN, limit: 1 },
+          { offset: 0, limit: Number.POSITIVE_INFINITY },
+          { offset: 2 ** 53, limit: 1 },
         ]) {
-          await expect(log.read('e', { mode: 'lines', ...range })).rejects.toThrow(RangeError);
-          await expect(log.read('e', { mode: 'bytes', ...range })).rejects.toThrow(RangeError);
+          for (const mode of ['lines', 'bytes'] as const) {
+            await expect(log.read('e', { mode, ...range })).rejects.toMatchObject({
+              code: 'MCPV8_ERR_INPUT_INVALID',
+            });
+          }
         }
       });
     });
@@ -102,9 +108,10 @@ export function outputLogContract(name: string, open: () => Promise<OutputLogHan
         const p = await log.read('e', { mode: 'bytes', offset: 2, limit: 4 });
         expect(p).toStrictEqual({
           text: 'c\nd', // [2, 6) ends inside é, so the page ends before it
+          // Only the part of each line inside the page.
           lines: [
-            { level: 'log', text: 'abc', index: 0 },
-            { level: 'log', text: 'dé', index: 1 },
+            { level: 'log', text: 'c', index: 0 },
+            { level: 'log', text: 'd', index: 1 },
           ],
           lineOffset: 0,
           nextLineOffset: 1,
@@ -152,6 +159,8 @@ export function outputLogContract(name: string, open: () => Promise<OutputLogHan
             expect(decoder.decode(bytes)).toBe(p.text);
             expect(bytes.length).toBe(p.nextByteOffset - p.byteOffset);
             expect(bytes.length).toBeLessThanOrEqual(Math.max(size, 4));
+            const lineBytes = p.lines.reduce((n, l) => n + Buffer.byteLength(l.text), 0);
+            expect(lineBytes).toBeLessThanOrEqual(bytes.length);
             expect(p.totalBytes).toBe(totalBytes);
             expect(p.lineOffset).toBe(lineCursor);
             expect(p.lines[0]?.index).toBe(p.lineOffset);
@@ -163,6 +172,36 @@ export function outputLogContract(name: string, open: () => Promise<OutputLogHan
           expect(text, `size ${size}`).toBe(full);
           expect(lineCursor).toBe(8);
         }
+      });
+
+      it('cuts a line longer than the limit, and the next page continues inside it', async () => {
+        const long = 'x'.repeat(65_530) + 'é😀';
+        await log.append('e', lines(long, 'next'));
+        const first = await log.read('e', { mode: 'bytes', offset: 0, limit: 100 });
+        expect(first).toMatchObject({
+          text: 'x'.repeat(100),
+          lines: [{ level: 'log', text: 'x'.repeat(100), index: 0 }],
+          byteOffset: 0,
+          nextByteOffset: 100,
+          lineOffset: 0,
+          nextLineOffset: 0,
+          hasMore: true,
+        });
+        // Page through it all: no page carries more than its limit, and nothing is lost.
+        let offset = 0;
+        let text = '';
+        for (;;) {
+          const p = await log.read('e', { mode: 'bytes', offset, limit: 1000 });
+          expect(Buffer.byteLength(p.text)).toBeLessThanOrEqual(1000);
+          expect(p.lines.reduce((n, l) => n + Buffer.byteLength(l.text), 0)).toBeLessThanOrEqual(1000);
+          text += p.text;
+          offset = p.nextByteOffset;
+          if (!p.hasMore) break;
+        }
+        expect(text).toBe(`${long}\nnext\n`);
+        // A page ending inside the 3 bytes of 'é😀' stops before the character it would split.
+        const edge = await log.read('e', { mode: 'bytes', offset: 65_500, limit: 33 });
+        expect(edge).toMatchObject({ text: 'x'.repeat(30) + 'é', nextByteOffset: 65_532 });
       });
 
       it('starting inside a character moves forward to the next whole one', async () => {

@@ -46,8 +46,30 @@ describe('loadClusterGatewayConfig', () => {
       tokenAudiences: [],
       heapMemoryMaxMb: 8,
       executionTimeoutSecs: 30,
+      mcp: { sessionIdleSecs: 1800, maxSessions: 1000, maxSessionsPerClient: 100, streamBufferKib: 1024 },
       logLevel: 'info',
     });
+  });
+
+  it('reads the MCP client bounds, flags over environment, and refuses values out of range', () => {
+    const config = loadClusterGatewayConfig(
+      ['--mcp-session-idle-timeout', '60', '--mcp-max-sessions', '50'],
+      {
+        ...BASE,
+        MCP_V8_MCP_SESSION_IDLE_TIMEOUT: '5',
+        MCP_V8_MCP_MAX_SESSIONS_PER_CLIENT: '7',
+        MCP_V8_MCP_STREAM_BUFFER_KIB: '64',
+      },
+    );
+    expect(config.mcp).toEqual({
+      sessionIdleSecs: 60,
+      maxSessions: 50,
+      maxSessionsPerClient: 7,
+      streamBufferKib: 64,
+    });
+    expect(problem(['--mcp-session-idle-timeout', '0'], BASE)).toContain('--mcp-session-idle-timeout');
+    expect(problem(['--mcp-stream-buffer-kib', '1'], BASE)).toContain('--mcp-stream-buffer-kib');
+    expect(problem([], { ...BASE, MCP_V8_MCP_MAX_SESSIONS: 'many' })).toContain('--mcp-max-sessions');
   });
 
   it('lets flags win over the environment and a named kubeconfig over in-cluster', () => {

@@ -22,7 +22,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(mode: 'stateful' | 'stateless'): Promise<TestServer> {
+/** `extraArgs`: more flags for the server (e.g. MCP session bounds). */
+export async function startTestServer(
+  mode: 'stateful' | 'stateless',
+  extraArgs: readonly string[] = [],
+): Promise<TestServer> {
   const root = mkdtempSync(join(tmpdir(), `sessions-test-${mode}-`));
   const heapDir = join(root, 'heaps');
   const sessionDir = join(root, 'sessions');
@@ -39,6 +43,7 @@ export async function startTestServer(mode: 'stateful' | 'stateless'): Promise<T
     ...(mode === 'stateful'
       ? ['--directory-path', heapDir, '--session-db-path', sessionDir]
       : ['--stateless']),
+    ...extraArgs,
   ];
   const server: RunningServer = await startEmbedded(
     loadConfig(args, {}) as Config,

@@ -26,7 +26,10 @@ async function run(code: string, opts: Partial<RunRequest> & { signal?: AbortSig
   const t0 = Date.now();
   const outcome = await pool.run(
     { executionId: `t${++seq}`, code, language: 'javascript', heapMb: 8, timeoutMs: 5000, ...opts },
-    (level, text) => lines.push({ level, text, at: Date.now() - t0 }),
+    // Records reach the pool in batches of lines: the lines are what the output log keeps.
+    (level, text) => {
+      for (const line of text.split('\n')) lines.push({ level, text: line, at: Date.now() - t0 });
+    },
     opts.signal ?? new AbortController().signal,
   );
   return { outcome, lines, ms: Date.now() - t0 };

@@ -22,6 +22,16 @@ export default function camelCase(s) { return words(s).map((w, i) => i ? w[0].to
   '/moved': { status: 302, location: '/case@1.0.0' },
   '/broken.js': { body: 'export const = 1;' },
   '/throws.js': { body: 'throw new Error("module init failed");' },
+  // Issue 14: cycles used to hang the cell until its deadline.
+  '/self.js': {
+    body: `import * as me from './self.js'; export const n = 1; export const keys = () => Object.keys(me);`,
+  },
+  '/ping.js': { body: `import { pong } from './pong.js'; export const ping = () => 'ping' + pong();` },
+  '/pong.js': {
+    body: `import { ping } from './ping.js'; export const pong = () => 'pong'; export const back = () => typeof ping;`,
+  },
+  '/tdz-a.js': { body: `import { b } from './tdz-b.js'; export const a = b;` },
+  '/tdz-b.js': { body: `import { a } from './tdz-a.js'; export const b = a;` },
 };
 
 let server: Server;
@@ -79,6 +89,16 @@ describe('imports', () => {
     ['a jsr: import', 'import { flag } from "jsr:@luca/flag@1.0.0"; flag', '"jsr"'],
     ['a TypeScript module, type-stripped', 'import { double } from "CDN/typed.ts"; double({ x: 21 })', '42'],
     ['a module reached through a redirect', 'import { version } from "CDN/moved"; version', '"1.0.0"'],
+    [
+      'a module that imports itself',
+      'import { n, keys } from "CDN/self.js"; [n, keys()]',
+      '[1,["keys","n"]]',
+    ],
+    [
+      'two modules that import each other',
+      'import { ping } from "CDN/ping.js"; import { back } from "CDN/pong.js"; [ping(), back()]',
+      '["pingpong","function"]',
+    ],
   ])('%s', async (_name, code, result) => {
     const outcome = await run(code);
     expect(outcome).toMatchObject({ status: 'completed', result });
@@ -94,6 +114,11 @@ describe('imports', () => {
     ['a missing module', 'import x from "npm:nope@1.0.0"', /nope@1\.0\.0.*404/],
     ['a module with a syntax error', 'import "CDN/broken.js"', /broken\.js/],
     ['a module that throws while evaluating', 'import "CDN/throws.js"', /module init failed/],
+    [
+      'a cycle reading a binding before it is initialised',
+      'import "CDN/tdz-a.js"',
+      /ReferenceError: Cannot access 'a' before initialization/,
+    ],
     ['an invalid specifier', 'import "file:///etc/passwd"', /file:/],
   ])('fails clearly on %s', async (_name, code, message) => {
     const outcome = await run(code);

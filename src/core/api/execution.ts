@@ -78,6 +78,12 @@ export const FailureReason = {
 } as const;
 export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
 
+/**
+ * Largest result an execution reports, in UTF-8 bytes (so also in characters): a longer one is
+ * cut on a character boundary and flagged `resultTruncated`.
+ */
+export const RESULT_MAX_BYTES = 1 << 20;
+
 export const ExecutionErrorSchema = z.object({
   reason: z.enum(Object.values(FailureReason) as [FailureReason, ...FailureReason[]]),
   name: z.string().max(200).describe('Error class name, e.g. TypeError'),
@@ -89,7 +95,7 @@ export type ExecutionError = z.infer<typeof ExecutionErrorSchema>;
 export const ExecutionOutcomeSchema = z.object({
   status: z.enum(['completed', 'failed', 'cancelled', 'timed_out']),
   /** The last expression's value: JSON text when serialisable, else Node-style inspection text. */
-  result: z.string().optional(),
+  result: z.string().max(RESULT_MAX_BYTES).optional(),
   /** `typeof`-like kind of the result: undefined, null, boolean, number, bigint, string, symbol, function, array, object. */
   resultType: z.string().max(32).optional(),
   resultTruncated: z.boolean().optional(),

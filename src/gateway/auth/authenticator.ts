@@ -65,9 +65,10 @@ export class StaticTokenAuthenticator implements Authenticator {
 
   async authenticate(token: string | undefined): Promise<Caller> {
     const presented = token === undefined ? undefined : tokenDigest(token);
-    if (!presented || !this.#digests.some((d) => timingSafeEqual(d, presented))) {
-      throw new Mcpv8Error('MCPV8_ERR_AUTH_REQUIRED');
-    }
-    return { namespace: 'default', subject: 'static-token' };
+    const index = presented ? this.#digests.findIndex((d) => timingSafeEqual(d, presented)) : -1;
+    if (index < 0) throw new Mcpv8Error('MCPV8_ERR_AUTH_REQUIRED');
+    // One subject per configured token (its position, never the token): per-client bounds such
+    // as MCP sessions count each token's holders apart.
+    return { namespace: 'default', subject: `static-token-${index + 1}` };
   }
 }

@@ -36,6 +36,8 @@ export function registerExecutionRoutes(app: FastifyInstance, opts: ExecutionRou
 
   app.post('/api/exec', async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
+    // Checked before anything is submitted: a bad wait must not leave an execution behind.
+    const waitSeconds = q.wait === undefined ? 0 : int('wait', q.wait, 0, MAX_WAIT_SECONDS);
     const body =
       typeof req.body === 'string'
         ? { code: req.body, ...queryExecArgs(q) }
@@ -49,7 +51,6 @@ export function registerExecutionRoutes(app: FastifyInstance, opts: ExecutionRou
       session: body.session,
       tags: body.tags,
     });
-    const waitSeconds = q.wait === undefined ? 0 : int('wait', q.wait, 0, MAX_WAIT_SECONDS);
     const final = waitSeconds > 0 ? await waitUnlessGone(reply, record.id, waitSeconds) : record;
     const done = final.status !== 'queued' && final.status !== 'running';
     return reply.status(done ? 200 : 202).send(toExecutionView(final));

@@ -13,6 +13,8 @@
  * })()
  * ```
  *
+ * (With `deferred`, the final `()` is left out: the script evaluates to the async function.)
+ *
  * Evaluating the script yields a Promise of the cell's result. Semantics that differ from an ES
  * module, on purpose or by necessity:
  * - `let`/`const`/`class` become plain global variables: a later cell may redeclare them, and
@@ -81,15 +83,24 @@ export function transformCell(
   options: TransformCellOptions = {},
 ): TransformedCell {
   const js = language === 'typescript' ? stripTypes(source) : source;
-  return new CellRewriter(js, parseModule(js)).rewrite(options.settle);
+  try {
+    return new CellRewriter(js, parseModule(js)).rewrite(options.deferred ?? false);
+  } catch (err) {
+    // Acorn reports its own stack overflow as a syntax error; the rewrite's walks may still
+    // overflow on what acorn just managed to parse.
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      throw new CellSyntaxError('the cell is nested too deeply to transform', 1, 1);
+    }
+    throw err;
+  }
 }
 
 export interface TransformCellOptions {
   /**
-   * Name of a function the wrapper's promise is passed to (e.g. `__mcpv8.settle`), so the
-   * script's completion value is what that function returns.
+   * The script evaluates to the cell's async function instead of calling it, so whoever runs the
+   * script decides when the cell starts (the sandbox follows its promise from the first tick).
    */
-  settle?: string;
+  deferred?: boolean;
 }
 
 function stripTypes(source: string): string {
@@ -144,7 +155,6 @@ function parseModule(js: string): Program {
       ecmaVersion: 'latest',
       sourceType: 'module',
       allowAwaitOutsideFunction: true,
-      locations: true,
       onToken: (token) => {
         // `a <!--b` is a comparison in a module but starts a comment in a classic script, where
         // it could hide the rest of the line (and our wrapper's balance) from the parser.
@@ -192,7 +202,7 @@ class CellRewriter {
     this.edits = new EditList(js);
   }
 
-  rewrite(settle?: string): TransformedCell {
+  rewrite(deferred: boolean): TransformedCell {
     // A hashbang is only legal at offset 0, which the wrapper prefix takes.
     if (this.js.startsWith('#!')) this.edits.replace(0, this.js.search(/[\r\n\u2028\u2029]|$/), '');
     for (const statement of this.program.body) this.rewriteTopLevel(statement);
@@ -202,8 +212,8 @@ class CellRewriter {
     const declarations = [...this.declarations];
     const hoisted = declarations.length > 0 ? `var ${declarations.join(', ')}; ` : '';
     const syncs = this.functionNames.map((name) => `globalThis.${name} = ${name}; `).join('');
-    const wrapper = `(async () => { ${syncs}${this.edits.apply()}\n})()`;
-    const code = `${hoisted}${settle ? `${settle}(${wrapper})` : wrapper}`;
+    const wrapper = `(async () => { ${syncs}${this.edits.apply()}\n})`;
+    const code = `${hoisted}${deferred ? wrapper : `${wrapper}()`}`;
     const imports = [...new Set(this.imports.sort((a, b) => a.at - b.at).map((i) => i.specifier))];
     return { code, declarations, imports };
   }
@@ -264,19 +274,20 @@ class CellRewriter {
       this.edits.replace(node.start, first.start, '');
       return;
     }
-    const kept = declarators.filter((d) => d.init || node.kind !== 'var');
+    const kept = new Set(declarators.filter((d) => d.init || node.kind !== 'var'));
+    const firstKept = kept.values().next().value;
     const parenthesize = (id: Pattern): boolean => id.type !== 'Identifier';
     // A statement starting with `(` would call the previous line's value if it lacks a `;`.
-    const guard = site === 'list' && kept[0] && kept[0].init && parenthesize(kept[0].id) ? ';' : '';
+    const guard = site === 'list' && firstKept?.init && parenthesize(firstKept.id) ? ';' : '';
     this.edits.replace(node.start, first.start, guard);
     declarators.forEach((d, i) => {
       // Separating commas are dropped, then re-inserted only between kept declarators.
       if (i > 0) this.edits.replace(declarators[i - 1]!.end, d.start, '');
-      if (!kept.includes(d)) {
+      if (!kept.has(d)) {
         this.edits.replace(d.start, d.end, '');
         return;
       }
-      if (d !== kept[0]) this.edits.insert(d.start, ', ');
+      if (d !== firstKept) this.edits.insert(d.start, ', ');
       if (!d.init) {
         this.edits.insert(d.end, ' = undefined');
       } else if (parenthesize(d.id)) {
@@ -445,15 +456,23 @@ class CellRewriter {
   }
 }
 
-/** Calls `fn` on every node of the tree, parents first. */
-function visit(node: unknown, fn: (node: AnyNode) => void): void {
-  if (Array.isArray(node)) {
-    for (const child of node) visit(child, fn);
-    return;
+/**
+ * Calls `fn` on every node of the tree, parents first. Iterative: a tree as deep as acorn can
+ * parse (`a.b.b.b…`, half a million levels) must not overflow the stack here.
+ */
+function visit(root: AnyNode, fn: (node: AnyNode) => void): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (Array.isArray(node)) {
+      for (let i = node.length - 1; i >= 0; i--) stack.push(node[i]);
+      continue;
+    }
+    if (typeof node !== 'object' || node === null || typeof (node as { type?: unknown }).type !== 'string') {
+      continue;
+    }
+    fn(node as AnyNode);
+    const children = Object.values(node);
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
   }
-  if (typeof node !== 'object' || node === null || typeof (node as { type?: unknown }).type !== 'string') {
-    return;
-  }
-  fn(node as AnyNode);
-  for (const [key, child] of Object.entries(node)) if (key !== 'loc') visit(child, fn);
 }

@@ -1,31 +1,27 @@
 /**
- * Links downloaded modules into one sandbox's context: compiles each source as an isolated-vm
- * Module, loads its static dependencies first (so the resolver can answer synchronously),
- * instantiates and evaluates the graph, then hands the namespace to the prelude under a key.
- * Modules are cached per context by final URL, like an ES module map.
+ * Links downloaded modules into one sandbox's context, as V8 links an ES module graph: the whole
+ * static graph is downloaded and compiled first (each module once per context, cycles included,
+ * see {@link ModuleGraph}), so the resolver answers synchronously — a back edge gets the module
+ * that is being linked, never a wait on its own link — then the graph is instantiated and
+ * evaluated as `await import()` would (see {@link ImportEntry}), and its namespace is handed to
+ * the prelude under a key.
  */
 import type ivm from 'isolated-vm';
-import { Mcpv8Error, isMcpv8Error } from '../../core/index.ts';
-import { resolveModuleSpecifier } from './module-specifier.ts';
-import type { ModuleSourceLoader } from './module-source-loader.ts';
-
-/** Largest module graph one context may load. */
-const MAX_MODULES = 500;
+import { Mcpv8Error } from '../../core/index.ts';
+import { ImportEntries, ModuleEvaluationError, type ImportEntry } from './import-entry.ts';
+import { ModuleGraph, describeThrown, type ModuleRecord } from './module-graph.ts';
+import { untilAborted, type ModuleSourceLoader } from './module-source-loader.ts';
 
 export class IsolateModuleLinker {
   readonly #isolate: ivm.Isolate;
   readonly #context: ivm.Context;
-  readonly #loader: ModuleSourceLoader;
   readonly #register: ivm.Reference<(key: string, ns: unknown) => void>;
-  readonly #byUrl = new Map<string, Promise<ivm.Module>>();
-  readonly #urlOf = new Map<ivm.Module, string>();
-  /** Requested (resolved) URL → final URL after redirects, for the resolver. */
-  readonly #finalUrl = new Map<string, string>();
-  readonly #cdnBase: string;
-  /** Modules compiled since the last {@link drainLoaded}, in load order (a heap records them). */
+  readonly #graph: ModuleGraph;
+  readonly #entries: ImportEntries;
+  /** Links run one at a time: isolated-vm refuses two linkers touching the same module. */
+  #linking: Promise<void> = Promise.resolve();
+  /** Modules linked since the last {@link drainLoaded}, in link order (a heap records them). */
   #loaded: Array<{ url: string; sha256: string }> = [];
-  /** Replay: the source each URL must have (what the heap recorded); another is refused. */
-  #expected: ReadonlyMap<string, string> | undefined;
 
   constructor(opts: {
     isolate: ivm.Isolate;
@@ -36,102 +32,105 @@ export class IsolateModuleLinker {
   }) {
     this.#isolate = opts.isolate;
     this.#context = opts.context;
-    this.#loader = opts.loader;
-    this.#cdnBase = opts.cdnBase;
     this.#register = opts.register;
+    this.#graph = new ModuleGraph({ isolate: opts.isolate, loader: opts.loader, cdnBase: opts.cdnBase });
+    this.#entries = new ImportEntries(opts.isolate, opts.context);
   }
 
   /**
    * Loads, links and evaluates `specifier` (top level: no parent) and registers its namespace in
-   * the prelude. Resolves to the key `__mcpv8.import` looks the namespace up by.
-   * @throws Mcpv8Error (MCPV8_ERR_MODULE_*, MCPV8_ERR_POLICY_DENIED) for anything the user can fix.
+   * the prelude. Resolves to the key `__mcpv8.import` looks the namespace up by, once the whole
+   * graph has evaluated (top-level await included).
+   * @throws Mcpv8Error (MCPV8_ERR_MODULE_*, MCPV8_ERR_POLICY_DENIED) for anything the user can fix;
+   *   `signal.reason` once aborted.
    */
   async import(specifier: string, signal: AbortSignal): Promise<string> {
-    const module = await this.#load(specifier, undefined, signal);
-    const url = this.#urlOf.get(module)!;
-    await module.instantiate(this.#context, (spec, referrer) => this.#resolveLoaded(spec, referrer));
-    await module.evaluate().catch((err: unknown) => {
-      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [url, `evaluating it threw: ${String(err)}`], {
-        cause: err,
-      });
-    });
-    await this.#register.apply(undefined, [url, module.namespace.derefInto()]);
-    return url;
+    try {
+      return await this.#import(specifier, signal);
+    } catch (err) {
+      // Whoever disposed the isolate (deadline, cancellation, memory) reports why; this is no fault.
+      if (this.#isolate.isDisposed) throw new DOMException('the sandbox was disposed', 'AbortError');
+      throw err;
+    }
+  }
+
+  async #import(specifier: string, signal: AbortSignal): Promise<string> {
+    // Downloads first, concurrently with other imports; the link below re-walks what is cached.
+    await this.#graph.collect(specifier, signal);
+    const { root, entry } = await this.#exclusive(signal, () => this.#link(specifier, signal));
+    let ns: ivm.Reference | undefined;
+    try {
+      ns = await entry.evaluate(signal);
+      await this.#register.apply(undefined, [root.url, ns.derefInto()]);
+    } catch (err) {
+      if (!(err instanceof ModuleEvaluationError)) throw err;
+      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [
+        root.url,
+        `evaluating it threw: ${describeThrown(err.thrown)}`,
+      ]);
+    } finally {
+      ns?.release();
+      entry.release();
+    }
+    return root.url;
   }
 
   /** Releases the compiled modules (their context is going away; nothing may import after this). */
   release(): void {
-    for (const module of this.#urlOf.keys()) module.release();
-    this.#urlOf.clear();
-    this.#byUrl.clear();
+    this.#graph.release();
+    this.#entries.release();
   }
 
   /** Replay of a cell: modules it loads must hash as recorded (undefined: live, anything goes). */
   expect(modules: ReadonlyMap<string, string> | undefined): void {
-    this.#expected = modules;
+    this.#graph.expect(modules);
   }
 
-  /** The modules loaded into this context since the last call, with the SHA-256 of their source. */
+  /** The modules linked into this context since the last call, with the SHA-256 of their source. */
   drainLoaded(): Array<{ url: string; sha256: string }> {
     const loaded = this.#loaded;
     this.#loaded = [];
     return loaded;
   }
 
-  async #load(specifier: string, parentUrl: string | undefined, signal: AbortSignal): Promise<ivm.Module> {
-    const requested = resolveModuleSpecifier(specifier, parentUrl, this.#cdnBase);
-    const existing = this.#byUrl.get(requested);
-    if (existing) return existing;
-    if (this.#byUrl.size >= MAX_MODULES) {
-      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [
-        requested,
-        `the module graph exceeds ${MAX_MODULES} modules`,
-      ]);
-    }
-    const loading = this.#compile(specifier, parentUrl, requested, signal);
-    this.#byUrl.set(requested, loading);
-    loading.catch(() => this.#byUrl.delete(requested));
-    return loading;
-  }
-
-  async #compile(
-    specifier: string,
-    parentUrl: string | undefined,
-    requested: string,
-    signal: AbortSignal,
-  ): Promise<ivm.Module> {
-    const src = await this.#loader.load(specifier, parentUrl, signal);
-    const expected = this.#expected?.get(src.url);
-    if (this.#expected && expected !== src.sha256) {
-      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [
-        src.url,
-        expected ? 'it changed since the heap was recorded' : 'the heap did not load it when recorded',
-      ]);
-    }
-    this.#finalUrl.set(requested, src.url);
-    const sameFinal = src.url !== requested ? this.#byUrl.get(src.url) : undefined;
-    if (sameFinal) return sameFinal;
-    let module: ivm.Module;
+  /** Collects the graph as it stands now and instantiates it through a new entry module. */
+  async #link(specifier: string, signal: AbortSignal): Promise<{ root: ModuleRecord; entry: ImportEntry }> {
+    const { root, unlinked } = await this.#graph.collect(specifier, signal);
+    const entry = await this.#entries.create(root.module);
     try {
-      module = await this.#isolate.compileModule(src.source, { filename: src.url });
+      await entry.module.instantiate(this.#context, (spec, referrer) =>
+        referrer === entry.module ? entry.resolve(spec) : this.#graph.resolve(spec, referrer),
+      );
     } catch (err) {
-      if (isMcpv8Error(err)) throw err;
-      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [src.url, String(err)], { cause: err });
+      entry.release();
+      if (this.#isolate.isDisposed) throw err;
+      this.#graph.discard(unlinked);
+      if (err instanceof Mcpv8Error) throw err;
+      throw new Mcpv8Error(
+        'MCPV8_ERR_MODULE_INVALID',
+        [root.url, `linking it failed: ${describeThrown(err)}`],
+        {
+          cause: err,
+        },
+      );
     }
-    this.#urlOf.set(module, src.url);
-    this.#loaded.push({ url: src.url, sha256: src.sha256 });
-    if (src.url !== requested) this.#byUrl.set(src.url, Promise.resolve(module));
-    // Static dependencies first: instantiate's resolver then only looks modules up.
-    await Promise.all(module.dependencySpecifiers.map((dep) => this.#load(dep, src.url, signal)));
-    return module;
+    for (const record of unlinked) {
+      record.linked = true;
+      this.#loaded.push({ url: record.url, sha256: record.sha256 });
+    }
+    return { root, entry };
   }
 
-  #resolveLoaded(specifier: string, referrer: ivm.Module): Promise<ivm.Module> {
-    const parent = this.#urlOf.get(referrer);
-    const requested = resolveModuleSpecifier(specifier, parent, this.#cdnBase);
-    const module = this.#byUrl.get(requested) ?? this.#byUrl.get(this.#finalUrl.get(requested) ?? '');
-    if (!module)
-      throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [requested, 'it was not loaded before linking']);
-    return module;
+  /** Runs `fn` after every link queued before it has finished. */
+  async #exclusive<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#linking;
+    const mine = Promise.withResolvers<void>();
+    this.#linking = previous.then(() => mine.promise);
+    try {
+      await untilAborted(previous, signal);
+      return await fn();
+    } finally {
+      mine.resolve();
+    }
   }
 }

@@ -5,8 +5,8 @@
  * (TypeScript already stripped) with the SHA-256 of the bytes that were downloaded.
  */
 import { createHash } from 'node:crypto';
-import { stripTypeScriptTypes } from 'node:module';
 import { Mcpv8Error } from '../../core/errors.ts';
+import { sharedCellTransformer } from '../cell/cell-transformer.ts';
 import type { ModuleCache } from './module-cache.ts';
 import { normalizeCdnBase, quoteSpecifier, resolveModuleSpecifier } from './module-specifier.ts';
 
@@ -254,7 +254,7 @@ export class ModuleSourceLoader {
         });
       }
 
-      const { source, sha256 } = await this.#readSource(spec, url, res);
+      const { source, sha256 } = await this.#readSource(spec, url, res, signal);
       return Object.freeze({
         specifier,
         requestedUrl,
@@ -298,7 +298,12 @@ export class ModuleSourceLoader {
   }
 
   /** Streams the body within the size limit, hashes it, decodes it and strips TypeScript. */
-  async #readSource(spec: string, url: URL, res: Response): Promise<{ source: string; sha256: string }> {
+  async #readSource(
+    spec: string,
+    url: URL,
+    res: Response,
+    signal: AbortSignal,
+  ): Promise<{ source: string; sha256: string }> {
     const mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const kind = sourceKind(mediaType, url.pathname);
     if (kind === undefined) {
@@ -352,7 +357,8 @@ export class ModuleSourceLoader {
     }
     if (kind === 'ts') {
       try {
-        source = stripTypeScriptTypes(source, { mode: 'transform' });
+        // In a bounded worker: a module whose types break the stripper must not break it for others.
+        source = await sharedCellTransformer().stripTypeScript(source, { deadline: Infinity, signal });
       } catch (err) {
         throw new Mcpv8Error(
           'MCPV8_ERR_MODULE_INVALID',
@@ -387,7 +393,7 @@ async function discard(res: Response): Promise<void> {
 }
 
 /** Waits for `promise` but gives up with `signal.reason` as soon as `signal` aborts. */
-async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   signal.throwIfAborted();
   const aborted = Promise.withResolvers<undefined>();
   const onAbort = (): void => aborted.resolve(undefined);

@@ -24,6 +24,7 @@ export function snapshotSource(options: PreludeOptions): string {
   const installWasmShims = ${installWasmShims.toString()};
   const api = (${PRELUDE_SCRIPT})(
     (level, text) => bridge.emit(level, text),
+    (kind, a, b, c) => bridge.report(kind, a, b, c),
     () => bridge.now(),
     () => bridge.seed(),
     (op, id, delay) => bridge.timer(op, id, delay),
@@ -34,10 +35,11 @@ export function snapshotSource(options: PreludeOptions): string {
     configurable: true,
     enumerable: false,
     writable: false,
-    value: function (emit, now, seed, timer, hostCall) {
+    value: function (emit, report, now, seed, timer, hostCall) {
       delete globalThis[${JSON.stringify(CONNECT_GLOBAL)}];
-      installWasmShims(globalThis, ${JSON.stringify(options.maxWasmPages)});
+      api.offHeapBytes = installWasmShims(globalThis, ${JSON.stringify(options.maxWasmPages)});
       bridge.emit = emit;
+      bridge.report = report;
       bridge.now = now;
       bridge.seed = seed;
       bridge.timer = timer;

@@ -8,17 +8,28 @@
  * arguments (plain functions made from ivm.Callback, one ivm.Reference kept in this closure and
  * never exposed) and every value sent to the host is a string or number the host re-validates.
  */
+import type { ConsoleDeps, ConsoleOutput } from './console-prelude.ts';
 import type { Inspector, InspectorOptions } from './inspector.ts';
 
 /** Host capabilities handed to the prelude. */
 export interface PreludeBridge {
-  /** Fire-and-forget: one console record. */
+  /**
+   * Synchronous: console output, one or more records of one level joined by `\n`. Synchronous
+   * on purpose: the cell waits for the host, so a flood of output cannot pile up between them.
+   */
   emit: (level: string, text: string) => void;
+  /**
+   * Synchronous: how the cell ended or what it left uncaught. `kind` is `result` (`a`: the
+   * value's text or undefined, `b`: its type, `c`: `truncated` when cut), `error` (the cell's
+   * promise rejected) or `uncaught` (a timer callback or microtask threw); for the last two
+   * `a`, `b`, `c` are the error's name, message and stack. The host validates every argument.
+   */
+  report: (kind: string, a: string | undefined, b: string, c: string) => void;
   /** Synchronous: the current time in ms (live or replayed). */
   now: () => number;
   /** Synchronous: the seed of Math.random, asked for on first use (live or replayed). */
   seed: () => number;
-  /** Fire-and-forget: `set` or `clear` host timer `id` after `delayMs`. */
+  /** Synchronous: `set` or `clear` host timer `id` after `delayMs`. */
   timer: (op: string, id: number, delayMs: number) => void;
   /** An ivm.Reference to `async (op, payloadJson) => resultJson`, used through `.apply`. */
   hostCall: {
@@ -46,14 +57,21 @@ export interface PreludeOptions {
 
 /** What the prelude gives back to the host (through an ivm.Reference). */
 export interface PreludeApi {
-  /** Runs timer `id`; returns an error JSON when its callback threw. */
-  fire(id: number): string | undefined;
-  /** Error JSON of the first uncaught error (timer or microtask), if any. */
-  uncaught(): string | undefined;
+  /** Runs timer `id`; an error its callback throws is reported as `uncaught`. */
+  fire(id: number): void;
+  /**
+   * Starts the cell (the async function its script evaluated to) and reports how its promise
+   * settles through the bridge's `report`. Only the host holds this: a cell cannot settle itself.
+   */
+  watch(cell: unknown): void;
+  /** Hands the host whatever console output is still buffered. */
+  drain(): void;
   /** Makes a module namespace loaded by the host available to `__mcpv8.import`. */
   registerNamespace(key: string, ns: unknown): void;
   /** Starts the next cell of a session: per-cell output budget and uncaught error reset. */
   beginCell(): void;
+  /** Bytes of WebAssembly memories and resizable buffers the context holds (added at connect: wasm-prelude.ts). */
+  offHeapBytes(): number;
 }
 
 /**
@@ -72,18 +90,28 @@ export type PreludeExtension = (ctx: PreludeExtensionContext) => void;
 
 export function installPrelude(
   createInspector: (options?: InspectorOptions) => Inspector,
+  createConsole: (deps: ConsoleDeps) => ConsoleOutput,
   bridge: PreludeBridge,
   optionsJson: string,
   extensions: readonly PreludeExtension[] = [],
-): PreludeApi {
+): Omit<PreludeApi, 'offHeapBytes'> {
   const options = JSON.parse(optionsJson) as PreludeOptions;
+  const MAX_HOST_CALLS_IN_FLIGHT = 256;
   const g = globalThis as Record<string, unknown>;
-  // Captured before user code can replace them.
-  const { emit, now, seed, timer, hostCall } = bridge;
+  // Captured before user code can replace them: everything the prelude does after user code
+  // started (console, settling, reporting) uses these, never a property user code can reach.
+  const { emit, report, now, seed, timer, hostCall } = bridge;
   const stringify = JSON.stringify;
   const RealDate = Date;
   const ObjectDefine = Object.defineProperty;
-  const PromiseResolve = Promise.resolve.bind(Promise);
+  type Fn = (...args: unknown[]) => unknown;
+  const apply = Reflect.apply;
+  const method = (o: object, key: string): Fn => Object.getOwnPropertyDescriptor(o, key)!.value as Fn;
+  const isArray = Array.isArray;
+  const PromiseReject = Promise.reject.bind(Promise);
+  const strSlice = method(String.prototype, 'slice');
+  /** `s` cut to at most `n` UTF-16 units. */
+  const cut = (s: string, n: number): string => (s.length > n ? (apply(strSlice, s, [0, n]) as string) : s);
   // Built on first use: most cells never print, and building it is the bulk of the prelude's cost.
   let built: Inspector | undefined;
   const inspector: Inspector = {
@@ -94,97 +122,49 @@ export function installPrelude(
     ObjectDefine(g, name, { value, writable: true, configurable: true, enumerable: false });
 
   // --- errors -------------------------------------------------------------------------------
-  const describeError = (e: unknown): string => {
+  /** Text of `v` for the host, whatever user code did to the inspector's intrinsics. */
+  const inspectText = (v: unknown): string => {
+    try {
+      const text = inspector.inspect(v);
+      return typeof text === 'string' ? text : '[value could not be inspected]';
+    } catch {
+      return '[value could not be inspected]';
+    }
+  };
+  /** An error's name, message and stack (each a bounded string; stack '' when it has none). */
+  const describeError = (e: unknown): [string, string, string] => {
     let name = 'Uncaught';
-    let message: string;
-    let stack: string | undefined;
+    let message: string | undefined;
+    let stack = '';
     try {
       if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
         const n = (e as { name?: unknown }).name;
         const m = (e as { message?: unknown }).message;
         const s = (e as { stack?: unknown }).stack;
         if (typeof n === 'string') name = n;
-        message = typeof m === 'string' ? m : inspector.inspect(e);
+        if (typeof m === 'string') message = m;
         if (typeof s === 'string') stack = s;
-      } else {
-        message = inspector.inspect(e);
       }
     } catch {
-      message = '[error could not be inspected]';
+      // A getter that throws: what was read so far stands.
     }
-    return stringify({
-      name: name.slice(0, 200),
-      message: message.slice(0, 16384),
-      stack: stack?.slice(0, 65536),
-    });
+    return [cut(name, 200), cut(message ?? inspectText(e), 16384), cut(stack, 65536)];
   };
-  let firstUncaught: string | undefined;
+  let uncaughtReported = false;
+  /** The cell's first uncaught error (timer callback, microtask) goes to the host at once. */
   const reportUncaught = (e: unknown) => {
-    const json = describeError(e);
-    firstUncaught ??= json;
-    write(
-      'error',
-      `Uncaught ${(JSON.parse(json) as { stack?: string; message: string }).stack ?? inspector.inspect(e)}`,
-    );
+    const [name, message, stack] = describeError(e);
+    write('error', `Uncaught ${stack !== '' ? stack : inspectText(e)}`);
+    if (uncaughtReported) return;
+    uncaughtReported = true;
+    flush();
+    report('uncaught', name, message, stack);
   };
 
-  // --- console -------------------------------------------------------------------------------
-  let outputBytes = 0;
-  let indent = '';
-  const write = (level: string, text: string) => {
-    if (outputBytes > options.maxOutputBytes) return;
-    const line = indent === '' ? text : indent + text.split('\n').join('\n' + indent);
-    outputBytes += line.length;
-    emit(level, line);
-  };
-  const fmt = (args: unknown[]) => inspector.format(args);
-  const counts = new Map<string, number>();
-  const timers = new Map<string, number>();
-  const label = (l: unknown) =>
-    l === undefined ? 'default' : typeof l === 'string' ? l : inspector.inspect(l);
-  const console = {
-    log: (...a: unknown[]) => write('log', fmt(a)),
-    info: (...a: unknown[]) => write('info', fmt(a)),
-    debug: (...a: unknown[]) => write('debug', fmt(a)),
-    warn: (...a: unknown[]) => write('warn', fmt(a)),
-    error: (...a: unknown[]) => write('error', fmt(a)),
-    trace: (...a: unknown[]) => {
-      const stack = (new Error().stack ?? '').split('\n').slice(2).join('\n');
-      write('error', `Trace${a.length ? ': ' + fmt(a) : ''}\n${stack}`);
-    },
-    dir: (v: unknown) => write('log', inspector.inspect(v)),
-    dirxml: (...a: unknown[]) => write('log', fmt(a)),
-    table: (...a: unknown[]) => write('log', fmt(a)),
-    assert: (cond: unknown, ...a: unknown[]) => {
-      if (!cond) write('error', a.length ? `Assertion failed: ${fmt(a)}` : 'Assertion failed');
-    },
-    count: (l?: unknown) => {
-      const k = label(l);
-      const n = (counts.get(k) ?? 0) + 1;
-      counts.set(k, n);
-      write('log', `${k}: ${n}`);
-    },
-    countReset: (l?: unknown) => void counts.delete(label(l)),
-    group: (...a: unknown[]) => {
-      if (a.length) write('log', fmt(a));
-      indent += '  ';
-    },
-    groupCollapsed: (...a: unknown[]) => console.group(...a),
-    groupEnd: () => {
-      indent = indent.slice(2);
-    },
-    time: (l?: unknown) => void timers.set(label(l), now()),
-    timeLog: (l?: unknown, ...a: unknown[]) => {
-      const t = timers.get(label(l));
-      if (t === undefined) write('warn', `Warning: No such label '${label(l)}' for console.timeLog()`);
-      else write('log', `${label(l)}: ${now() - t}ms${a.length ? ' ' + fmt(a) : ''}`);
-    },
-    timeEnd: (l?: unknown) => {
-      console.timeLog(l);
-      timers.delete(label(l));
-    },
-  };
-  hide('console', console);
+  // --- console (see console-prelude.ts) ------------------------------------------------------
+  const out = createConsole({ emit, now, inspector, maxOutputBytes: options.maxOutputBytes });
+  const { write, flush } = out;
+  hide('console', out.console);
 
   // --- time and randomness (host-fed, so a journal can replay them) ---------------------------
   const FakeDate = function Date(this: unknown, ...args: unknown[]) {
@@ -234,7 +214,10 @@ export function installPrelude(
     repeat: boolean;
     delay: number;
   }
-  const pending = new Map<number, Timer>();
+  // A null-prototype record and a count of our own: nothing user code does to Map can hide a
+  // pending timer from the limit.
+  const pending = Object.create(null) as Record<number, Timer | undefined>;
+  let pendingCount = 0;
   let nextTimerId = 1;
   const clampDelay = (d: unknown) => {
     const n = Number(d);
@@ -242,16 +225,23 @@ export function installPrelude(
   };
   const addTimer = (fn: unknown, delay: unknown, args: unknown[], repeat: boolean) => {
     if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function');
-    if (pending.size >= options.maxTimers)
+    if (pendingCount >= options.maxTimers)
       throw new RangeError(`too many pending timers (limit ${options.maxTimers})`);
     const id = nextTimerId++;
     const t: Timer = { fn: fn as Timer['fn'], args, repeat, delay: clampDelay(delay) };
-    pending.set(id, t);
+    pending[id] = t;
+    pendingCount++;
     timer('set', id, t.delay);
     return id;
   };
+  const forget = (id: number) => {
+    delete pending[id];
+    pendingCount--;
+  };
   const clear = (id: unknown) => {
-    if (typeof id === 'number' && pending.delete(id)) timer('clear', id, 0);
+    if (typeof id !== 'number' || pending[id] === undefined) return;
+    forget(id);
+    timer('clear', id, 0);
   };
   hide('setTimeout', (fn: unknown, delay?: unknown, ...args: unknown[]) => addTimer(fn, delay, args, false));
   hide('setInterval', (fn: unknown, delay?: unknown, ...args: unknown[]) => addTimer(fn, delay, args, true));
@@ -259,20 +249,40 @@ export function installPrelude(
   hide('clearTimeout', clear);
   hide('clearInterval', clear);
   hide('clearImmediate', clear);
+  const runMicrotask = async (fn: () => unknown) => {
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- V8's own promise machinery, nothing user code replaced
+    await undefined;
+    try {
+      fn();
+    } catch (e) {
+      reportUncaught(e);
+    }
+  };
   hide('queueMicrotask', (fn: unknown) => {
     if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function');
-    PromiseResolve()
-      .then(() => (fn as () => unknown)())
-      .catch(reportUncaught);
+    void runMicrotask(fn as () => unknown);
   });
 
   // --- __mcpv8: what rewritten cells call ----------------------------------------------------
   const hostOptions = { arguments: { copy: true }, result: { promise: true, copy: true } } as const;
   const namespaces = new Map<string, unknown>();
+  const mapGet = method(Map.prototype, 'get');
+  const mapSet = method(Map.prototype, 'set');
   const parse = JSON.parse;
+  // Host calls in flight at once: each waits in isolated-vm's queue, so they are bounded here.
+  let hostCallsInFlight = 0;
   /** Calls the host; a host-side failure becomes an error thrown here, in the caller's stack. */
   const callHost = async (op: string, args: unknown): Promise<unknown> => {
-    const envelope = parse(await hostCall.apply(undefined, [op, stringify(args)], hostOptions)) as {
+    if (hostCallsInFlight >= MAX_HOST_CALLS_IN_FLIGHT)
+      throw new RangeError(`too many host calls in flight (limit ${MAX_HOST_CALLS_IN_FLIGHT})`);
+    hostCallsInFlight++;
+    let answer: string;
+    try {
+      answer = await hostCall.apply(undefined, [op, stringify(args)], hostOptions);
+    } finally {
+      hostCallsInFlight--;
+    }
+    const envelope = parse(answer) as {
       value?: unknown;
       error?: { name: string; message: string; code?: string };
     };
@@ -285,62 +295,98 @@ export function installPrelude(
     return envelope.value;
   };
   for (const extend of extensions) extend({ global: g, callHost, hide, options });
-  const settle = (p: unknown): Promise<string> =>
-    PromiseResolve(p).then(
-      (value) => {
-        let result: string | undefined;
-        let resultType: string = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-        if (value !== undefined) {
-          try {
-            result = stringify(value);
-          } catch {
-            result = undefined;
-          }
-          if (result === undefined) result = inspector.inspect(value);
-          if (resultType === 'function' || resultType === 'symbol' || resultType === 'bigint')
-            resultType = typeof value;
-        }
-        const truncated = result !== undefined && result.length > options.maxResultBytes;
-        return stringify({
-          ok: true,
-          result: truncated ? result!.slice(0, options.maxResultBytes) : result,
-          resultType,
-          truncated,
-          uncaught: firstUncaught,
-        });
-      },
-      (error) => stringify({ ok: false, error: JSON.parse(describeError(error)) as unknown }),
-    );
   ObjectDefine(g, '__mcpv8', {
     value: Object.freeze({
-      settle,
       import: async (specifier: unknown): Promise<unknown> =>
-        namespaces.get((await callHost('import', { specifier: String(specifier) })) as string),
+        apply(mapGet, namespaces, [await callHost('import', { specifier: String(specifier) })]),
     }),
     writable: false,
     configurable: false,
     enumerable: false,
   });
 
+  // --- the cell's report -----------------------------------------------------------------------
+  /** The report of a value the cell settled with: [text or undefined, type, 'truncated' or '']. */
+  const describeResult = (value: unknown): [string | undefined, string, string] => {
+    if (value === undefined) return [undefined, 'undefined', ''];
+    let type: string = value === null ? 'null' : typeof value;
+    try {
+      if (type === 'object' && isArray(value)) type = 'array';
+    } catch {
+      // A revoked Proxy: an object.
+    }
+    let text: unknown;
+    try {
+      text = stringify(value);
+    } catch {
+      text = undefined;
+    }
+    if (typeof text !== 'string') text = inspectText(value);
+    const full = text as string;
+    const shown = cut(full, options.maxResultBytes);
+    return [shown, type, shown.length < full.length ? 'truncated' : ''];
+  };
+  // `await` on the cell's promise asks nothing of Promise.prototype when the promise is V8's own,
+  // and whatever a replaced `constructor` or `then` makes it settle with is only the cell's value:
+  // the report itself is built and delivered here, where user code cannot reach.
+  // Cells of a session run one after another in this context; a cell that ended early (an
+  // uncaught error) may settle later, when its report would be taken for the next cell's.
+  let cellEpoch = 0;
+  const settle = async (promise: unknown, epoch: number) => {
+    let value: unknown;
+    let rejected = false;
+    try {
+      value = await promise;
+    } catch (e) {
+      rejected = true;
+      value = e;
+    }
+    if (epoch !== cellEpoch) return;
+    try {
+      flush();
+      if (rejected) {
+        const [name, message, stack] = describeError(value);
+        report('error', name, message, stack);
+      } else {
+        const [text, type, truncated] = describeResult(value);
+        report('result', text, type, truncated);
+      }
+    } catch {
+      report('error', 'Error', 'the cell settled with a value that could not be reported', '');
+    }
+  };
+
   return {
     fire(id: number) {
-      const t = pending.get(id);
-      if (t === undefined) return undefined;
+      const t = pending[id];
+      if (t === undefined) return;
       if (t.repeat) timer('set', id, t.delay);
-      else pending.delete(id);
+      else forget(id);
       try {
-        t.fn(...t.args);
-        return undefined;
+        apply(t.fn, undefined, t.args);
       } catch (e) {
         reportUncaught(e);
-        return describeError(e);
       }
     },
-    uncaught: () => firstUncaught,
-    registerNamespace: (key: string, ns: unknown) => void namespaces.set(key, ns),
+    watch: (cell: unknown) => {
+      // The cell's async function, called here so its promise is watched from its first tick
+      // (else a throw before its first `await` is a rejection nobody handles yet); or, from an
+      // older transform, the promise itself.
+      let promise = cell;
+      if (typeof cell === 'function') {
+        try {
+          promise = apply(cell as () => unknown, undefined, []);
+        } catch (e) {
+          promise = PromiseReject(e);
+        }
+      }
+      void settle(promise, ++cellEpoch);
+    },
+    drain: flush,
+    registerNamespace: (key: string, ns: unknown) => void apply(mapSet, namespaces, [key, ns]),
     beginCell: () => {
-      outputBytes = 0;
-      firstUncaught = undefined;
+      out.reset();
+      uncaughtReported = false;
     },
   };
 }

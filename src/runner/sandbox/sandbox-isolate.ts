@@ -40,14 +40,23 @@ export class SandboxIsolate {
     return this.isolate.isDisposed;
   }
 
-  /** Bytes of V8 heap in use (live objects plus garbage not yet collected). */
-  heapUsedBytes(): number {
-    return this.disposed ? 0 : this.isolate.getHeapStatisticsSync().used_heap_size;
+  /**
+   * Bytes the isolate costs the process as far as isolated-vm can tell: its committed V8 heap
+   * plus the ArrayBuffers allocated through isolated-vm's allocator (outside the heap, but under
+   * the heap cap). WebAssembly memories and resizable buffers are not in it: see
+   * Sandbox.offHeapBytes.
+   */
+  memoryBytes(): number {
+    if (this.disposed) return 0;
+    const stats = this.isolate.getHeapStatisticsSync();
+    return stats.total_heap_size + stats.externally_allocated_size;
   }
 
-  /** Bytes of V8 heap the isolate has committed (what it costs the process in memory). */
-  heapCommittedBytes(): number {
-    return this.disposed ? 0 : this.isolate.getHeapStatisticsSync().total_heap_size;
+  /** Like {@link memoryBytes} with the heap in use (live objects plus garbage not yet collected) instead of committed. */
+  usedMemoryBytes(): number {
+    if (this.disposed) return 0;
+    const stats = this.isolate.getHeapStatisticsSync();
+    return stats.used_heap_size + stats.externally_allocated_size;
   }
 
   /** Stops whatever runs in the isolate and frees it; every context in it dies with it. */

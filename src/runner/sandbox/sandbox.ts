@@ -14,7 +14,14 @@ import type { InspectorOptions } from './inspector.ts';
 import type { PreludeApi, PreludeOptions } from './prelude.ts';
 import { CONNECT_GLOBAL } from './prelude-snapshot.ts';
 import { SandboxIsolate } from './sandbox-isolate.ts';
-import { settledResult, type CellRunOptions, type CellRunResult } from './cell-run.ts';
+import {
+  isolateError,
+  readReport,
+  type CellError,
+  type CellRunOptions,
+  type CellRunResult,
+  type CellSettlement,
+} from './cell-run.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
 import { wasmInstallSource } from '../wasm-modules.ts';
@@ -23,6 +30,17 @@ import { toSandboxError } from './sandbox-error.ts';
 const LEVELS: ReadonlySet<string> = new Set(['log', 'info', 'warn', 'error', 'debug']);
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 const MAX_HOST_PAYLOAD_CHARS = 1 << 20;
+/** How long the drain of a stopped cell's buffered console output may run. */
+const DRAIN_TIMEOUT_MS = 50;
+/**
+ * How long a stopped cell may keep the host waiting to drain: a cell spinning inside an entry
+ * stops when the entry's own timeout fires, which on a loaded machine lags the deadline.
+ */
+const DRAIN_WAIT_MS = 500;
+/** isolated-vm's message when an entry's `timeout` ended it (the isolate stays usable). */
+const ENTRY_TIMED_OUT = 'Script execution timed out.';
+/** An entry that timed out this close to the deadline is the deadline (isolated-vm's own clock). */
+const DEADLINE_SLACK_MS = 50;
 
 export interface SandboxOptions {
   /** Requested heap cap in MiB; raised to 8 when lower (see `effectiveHeapMb`). */
@@ -44,11 +62,18 @@ interface Binding {
   run: CellRunOptions;
   /** Pending timers of the cell, by id, with how to cancel each. */
   timers: Map<number, () => void>;
+  /** Host calls and timer callbacks under way. */
   inflight: number;
-  onIdle?: () => void;
-  uncaught?: string;
-  /** Whether any timer ran: only then can an uncaught error appear after the cell settled. */
-  timersFired: boolean;
+  /** How the cell's promise settled, once the prelude reported it. */
+  settled?: CellSettlement;
+  /** The first error the cell left uncaught: it fails the cell at once. */
+  uncaught?: CellError;
+  /** Why the host stopped the cell; once set, nothing the cell did afterwards counts. */
+  stopped?: 'timed_out' | 'cancelled';
+  /** The stop's drain and disposal, awaited before the run reports. */
+  stopping?: Promise<void>;
+  /** Re-checks whether the cell has ended (set while run() waits). */
+  wake?: () => void;
   abort: AbortController;
 }
 
@@ -65,12 +90,18 @@ export class Sandbox {
   #binding: Binding | undefined;
   #used = false;
   #retired = false;
+  readonly #maxResultBytes: number;
+  readonly #maxTimers: number;
 
   private constructor(
     host: SandboxIsolate,
     context: ivm.Context,
     api: ivm.Reference<Record<string, unknown>>,
+    maxResultBytes: number,
+    maxTimers: number,
   ) {
+    this.#maxResultBytes = maxResultBytes;
+    this.#maxTimers = maxTimers;
     this.#host = host;
     this.#isolate = host.isolate;
     this.#context = context;
@@ -116,23 +147,22 @@ export class Sandbox {
     let sandbox: Sandbox | undefined;
     const bound = () => (sandbox ? sandbox.#binding : undefined);
     try {
-      const emit = new ivm.Callback(
-        (level: unknown, text: unknown) => {
-          const b = bound();
-          if (b && typeof level === 'string' && LEVELS.has(level) && typeof text === 'string') {
-            b.run.onOutput(level as OutputLevel, text);
-          }
-        },
-        { ignored: true },
-      );
+      // Synchronous callbacks throughout: an asynchronous one queues a task per call inside
+      // isolated-vm, and a cell calling it in a loop would pile them up without bound.
+      const emit = new ivm.Callback((level: unknown, text: unknown) => {
+        const b = bound();
+        if (b && typeof level === 'string' && LEVELS.has(level) && typeof text === 'string') {
+          b.run.onOutput(level as OutputLevel, text);
+        }
+      });
+      const report = new ivm.Callback((kind: unknown, a: unknown, b: unknown, c: unknown) => {
+        if (sandbox) sandbox.#report(kind, a, b, c);
+      });
       const now = new ivm.Callback(() => bound()?.run.recorder.now() ?? Date.now());
       const seed = new ivm.Callback(() => bound()?.run.recorder.randomSeed() ?? 1);
-      const timer = new ivm.Callback(
-        (op: unknown, id: unknown, delay: unknown) => {
-          if (sandbox) sandbox.#timer(op, id, delay);
-        },
-        { ignored: true },
-      );
+      const timer = new ivm.Callback((op: unknown, id: unknown, delay: unknown) => {
+        if (sandbox) sandbox.#timer(op, id, delay);
+      });
       const hostCall = new ivm.Reference(async (op: unknown, payload: unknown) => {
         const b = bound();
         if (!b) throw new Error('no execution is bound to this sandbox');
@@ -141,7 +171,7 @@ export class Sandbox {
       const connect = context.global.getSync(CONNECT_GLOBAL, { reference: true }) as ivm.Reference<
         (...args: unknown[]) => unknown
       >;
-      const api = connect.applySync(undefined, [emit, now, seed, timer, hostCall], {
+      const api = connect.applySync(undefined, [emit, report, now, seed, timer, hostCall], {
         result: { reference: true },
       }) as ivm.Reference<Record<string, unknown>>;
       connect.release();
@@ -158,7 +188,7 @@ export class Sandbox {
           filename: 'mcpv8:wasm',
         });
       }
-      sandbox = new Sandbox(host, context, api);
+      sandbox = new Sandbox(host, context, api, opts.maxResultBytes, opts.maxTimers);
       return sandbox;
     } catch (err) {
       context.release();
@@ -206,6 +236,16 @@ export class Sandbox {
     return this.#host;
   }
 
+  /**
+   * Bytes of WebAssembly memories and resizable buffers this context holds, which neither the
+   * heap cap nor the heap statistics see (wasm-prelude.ts). Only for an idle sandbox.
+   * @throws when the isolate is disposed or does not answer within 100 ms.
+   */
+  offHeapBytes(): number {
+    const bytes = this.#apiRef('offHeapBytes').applySync(undefined, [], { timeout: 100 });
+    return typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0 ? bytes : 0;
+  }
+
   /** Disposes the isolate, and with it this sandbox and any other context in it. */
   dispose(): void {
     this.#retired = true;
@@ -228,60 +268,150 @@ export class Sandbox {
   }
 
   /**
-   * Runs one cell to its end: the cell's promise settled and no timer or host call pending, or
-   * the deadline, or cancellation. Never throws for anything the cell does; the sandbox is
-   * disposed after a timeout, cancellation or OOM and must not be reused then.
+   * Runs one cell to its end: the cell's promise settled and no timer or host call pending, an
+   * uncaught error, the deadline, or cancellation. Never throws for anything the cell does; the
+   * sandbox is disposed after a timeout, cancellation or OOM and must not be reused then.
+   *
+   * How the cell ended is decided here, from what the host itself observed: the prelude's report
+   * (checked), errors isolated-vm raises, and the host's own clock. Once the deadline has passed
+   * the cell can only have timed out (or been cancelled), whatever it reports.
    */
   async run(opts: CellRunOptions): Promise<CellRunResult> {
     if (this.#binding) throw new Error('sandbox is already running a cell');
     if (this.disposed) throw new Error('sandbox is disposed');
-    const binding: Binding = {
-      run: opts,
-      timers: new Map(),
-      inflight: 0,
-      timersFired: false,
-      abort: new AbortController(),
-    };
+    // Fetched now, while the isolate is idle: a synchronous fetch while a cell spins would block.
+    for (const name of ['watch', 'drain', 'fire', 'beginCell'] as const) this.#apiRef(name);
+    const binding: Binding = { run: opts, timers: new Map(), inflight: 0, abort: new AbortController() };
     this.#binding = binding;
     const resumed = this.#used;
     this.#used = true;
     this.#host.cellsRun++;
-    let stopped: 'timed_out' | 'cancelled' | undefined;
-    const stop = (why: 'timed_out' | 'cancelled') => {
-      stopped ??= why;
-      binding.abort.abort();
-      this.dispose();
-    };
-    const deadlineTimer = setTimeout(() => stop('timed_out'), Math.max(0, opts.deadline - Date.now()));
-    const onAbort = () => stop('cancelled');
+    const deadlineTimer = setTimeout(
+      () => this.#stop(binding, 'timed_out'),
+      Math.max(0, opts.deadline - Date.now()),
+    );
+    const onAbort = () => this.#stop(binding, 'cancelled');
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      // A session's next cell: the previous cell's output budget and uncaught error are not its own.
-      if (resumed) await this.#apiRef('beginCell').apply(undefined, []);
-      const script = await this.#isolate.compileScript(opts.code, { filename: opts.filename });
-      const settled = (await script.run(this.#context, { promise: true, copy: true })) as string;
-      script.release();
-      await this.#idle(binding);
-      // Saves a round trip into the isolate for the common case of a cell without timers.
-      const late = binding.timersFired
-        ? (binding.uncaught ?? this.#apiRef('uncaught').applySync(undefined, [], { result: { copy: true } }))
-        : undefined;
-      return settledResult(settled, late);
-    } catch (err) {
-      if (stopped) return { kind: stopped };
-      const message = err instanceof Error ? err.message : String(err);
-      if (/memory limit/i.test(message) || this.disposed) return { kind: 'out_of_memory', message };
-      if (err instanceof SyntaxError) {
-        return { kind: 'syntax_error', error: { name: 'SyntaxError', message, stack: err.stack } };
-      }
-      throw err;
+      const syntaxError = await this.#runCell(binding, resumed);
+      if (!binding.stopped && Date.now() >= opts.deadline) this.#stop(binding, 'timed_out');
+      await binding.stopping;
+      if (binding.stopped) return { kind: binding.stopped };
+      if (this.#host.disposed) return { kind: 'out_of_memory', message: 'isolate memory limit' };
+      if (syntaxError) return { kind: 'syntax_error', error: syntaxError };
+      if (binding.uncaught) return { kind: 'threw', error: binding.uncaught };
+      const settled = binding.settled;
+      if (!settled) throw new Error('cell ended without a report');
+      return settled.kind === 'error'
+        ? { kind: 'threw', error: settled.error }
+        : {
+            kind: 'completed',
+            ...(settled.result !== undefined && { result: settled.result }),
+            resultType: settled.resultType,
+            resultTruncated: settled.resultTruncated,
+          };
     } finally {
       clearTimeout(deadlineTimer);
       opts.signal.removeEventListener('abort', onAbort);
       for (const cancel of binding.timers.values()) cancel();
+      // Host calls the cell left running stop: their answers could only reach a later cell.
+      binding.abort.abort();
       this.#binding = undefined;
     }
+  }
+
+  /**
+   * Compiles and starts the cell, hands its promise to the prelude to follow, and waits for the
+   * end. Returns the cell's syntax error, if it has one; every other ending is left on `b`.
+   */
+  async #runCell(b: Binding, resumed: boolean): Promise<CellError | undefined> {
+    // Every entry into the isolate carries the time left, so a cell spinning inside one is stopped
+    // there with the isolate intact and its buffered output can still be drained.
+    const left = () => ({ timeout: Math.max(1, b.run.deadline - Date.now()) });
+    try {
+      // A session's next cell: the previous cell's output budget and uncaught error are not its own.
+      if (resumed) await this.#apiRef('beginCell').apply(undefined, [], left());
+      let script: ivm.Script;
+      try {
+        script = await this.#isolate.compileScript(b.run.code, { filename: b.run.filename });
+      } catch (err) {
+        if (b.stopped || this.#host.disposed) return undefined;
+        return isolateError(err);
+      }
+      // The script evaluates to the cell's async function; the prelude calls it and follows its
+      // promise, with nothing of the cell running before that.
+      let cell: ivm.Reference<unknown>;
+      try {
+        cell = await script.run(this.#context, { reference: true, ...left() });
+      } finally {
+        script.release();
+      }
+      try {
+        await this.#apiRef('watch').apply(undefined, [cell.derefInto()], left());
+      } finally {
+        cell.release();
+      }
+      await this.#ended(b);
+    } catch (err) {
+      this.#entryFailed(b, err);
+    }
+    return undefined;
+  }
+
+  /**
+   * An entry into the isolate failed. Unless the host stopped the cell or the isolate is gone
+   * (memory limit), isolated-vm raised the cell's own error: a throw, or a rejection nothing
+   * handled by the end of the turn. A timeout of the entry is the deadline.
+   */
+  #entryFailed(b: Binding, err: unknown): void {
+    if (b.stopped || this.#host.disposed) return;
+    const timedOut =
+      err instanceof Error &&
+      err.message === ENTRY_TIMED_OUT &&
+      Date.now() >= b.run.deadline - DEADLINE_SLACK_MS;
+    if (timedOut) this.#stop(b, 'timed_out');
+    else b.uncaught ??= isolateError(err);
+    b.wake?.();
+  }
+
+  /**
+   * Stops the cell. At the deadline it first hands over the output it buffered, if the isolate
+   * lets it (a cell spinning inside an entry was just stopped there by the entry's timeout); a
+   * cancellation disposes at once.
+   */
+  #stop(b: Binding, why: 'timed_out' | 'cancelled'): void {
+    if (b.stopped) return;
+    b.stopped = why;
+    b.abort.abort();
+    b.wake?.();
+    if (why === 'timed_out') b.stopping = this.#drainAndDispose();
+    else this.dispose();
+  }
+
+  async #drainAndDispose(): Promise<void> {
+    if (!this.#host.disposed) {
+      // A cell stuck where the host cannot enter (a loop after a host call resolved) is not drained.
+      const backstop = setTimeout(() => this.dispose(), DRAIN_WAIT_MS);
+      try {
+        await this.#apiRef('drain').apply(undefined, [], { timeout: DRAIN_TIMEOUT_MS });
+      } catch {
+        // Disposed meanwhile, or stuck: the output it held is lost with it.
+      }
+      clearTimeout(backstop);
+    }
+    this.dispose();
+  }
+
+  /** The prelude reported how the cell settled, or an uncaught error. */
+  #report(kind: unknown, a: unknown, b: unknown, c: unknown): void {
+    const binding = this.#binding;
+    if (!binding || binding.stopped) return;
+    const report = readReport(kind, a, b, c, this.#maxResultBytes);
+    if (!report) binding.uncaught ??= { name: 'Error', message: 'the cell produced an invalid report' };
+    else if (report.kind === 'uncaught') binding.uncaught ??= report.error;
+    else binding.settled ??= report;
+    binding.wake?.();
   }
 
   /** True once a cell ran here: a stateless caller must then dispose it rather than reuse it. */
@@ -291,33 +421,33 @@ export class Sandbox {
 
   #timer(op: unknown, id: unknown, delay: unknown): void {
     const b = this.#binding;
-    if (!b || typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return;
+    if (!b || b.stopped || typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return;
     b.timers.get(id)?.();
     b.timers.delete(id);
+    // The prelude bounds pending timers too; the host does not take its word for it.
+    if (b.timers.size >= this.#maxTimers) return;
     if (op === 'set' && typeof delay === 'number' && delay >= 0 && delay <= MAX_TIMER_DELAY_MS) {
       b.timers.set(
         id,
         b.run.recorder.schedule(id, delay, () => void this.#fireTimer(b, id)),
       );
     }
-    this.#checkIdle(b);
+    b.wake?.();
   }
 
   async #fireTimer(b: Binding, id: number): Promise<void> {
     b.timers.delete(id);
+    if (b.stopped) return;
     b.inflight++;
-    b.timersFired = true;
     try {
-      const error = await this.#apiRef('fire').apply(undefined, [id], {
-        result: { copy: true },
+      await this.#apiRef('fire').apply(undefined, [id], {
         timeout: Math.max(1, b.run.deadline - Date.now()),
       });
-      if (error !== undefined) b.uncaught ??= error;
-    } catch {
-      // The isolate was disposed (deadline, cancel, OOM): run() reports why.
+    } catch (err) {
+      this.#entryFailed(b, err);
     } finally {
       b.inflight--;
-      this.#checkIdle(b);
+      b.wake?.();
     }
   }
 
@@ -328,9 +458,10 @@ export class Sandbox {
     const handler = b.run.hostCall;
     if (!handler) throw new Error(`${op} is not available in this sandbox`);
     b.inflight++;
+    let answer: string;
     try {
       // The envelope (value or error) is what the journal records, so a replay fails the same way.
-      return await b.run.recorder.hostCall(op, payload, async () => {
+      answer = await b.run.recorder.hostCall(op, payload, async () => {
         try {
           return JSON.stringify({ value: await handler(op, payload, b.abort.signal) });
         } catch (err) {
@@ -339,20 +470,26 @@ export class Sandbox {
       });
     } finally {
       b.inflight--;
-      this.#checkIdle(b);
+      b.wake?.();
     }
+    // The cell that asked has ended: what its answer would set off must not run in a later cell
+    // of this context, so it never comes.
+    if (this.#binding !== b) return new Promise<string>(() => {});
+    return answer;
   }
 
-  #idle(b: Binding): Promise<void> {
-    if (b.timers.size === 0 && b.inflight === 0) return Promise.resolve();
+  /** Resolves when the cell has ended: settled with nothing pending, an uncaught error, or stopped. */
+  #ended(b: Binding): Promise<void> {
     return new Promise((resolve) => {
-      b.onIdle = resolve;
-      b.abort.signal.addEventListener('abort', () => resolve(), { once: true });
+      b.wake = () => {
+        const idle = b.timers.size === 0 && b.inflight === 0;
+        if (b.stopped || b.uncaught || (b.settled && idle)) {
+          b.wake = undefined;
+          resolve();
+        }
+      };
+      b.wake();
     });
-  }
-
-  #checkIdle(b: Binding): void {
-    if (b.onIdle && b.timers.size === 0 && b.inflight === 0) b.onIdle();
   }
 }
 
