@@ -9,38 +9,15 @@
  * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
  */
 import ivm from 'isolated-vm';
-import type { OutputLevel } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeApi, PreludeOptions } from './prelude.ts';
 import { CONNECT_GLOBAL } from './prelude-snapshot.ts';
 import { SandboxIsolate } from './sandbox-isolate.ts';
-import {
-  isolateError,
-  readReport,
-  type CellError,
-  type CellRunOptions,
-  type CellRunResult,
-  type CellSettlement,
-} from './cell-run.ts';
+import { isolateError, type CellError, type CellRunOptions, type CellRunResult } from './cell-run.ts';
+import { BoundCell, type CellPort } from './bound-cell.ts';
 import { IsolateModuleLinker } from '../modules/isolate-module-linker.ts';
 import type { ModuleSourceLoader } from '../modules/module-source-loader.ts';
 import { wasmInstallSource } from '../wasm-modules.ts';
-import { toSandboxError } from './sandbox-error.ts';
-
-const LEVELS: ReadonlySet<string> = new Set(['log', 'info', 'warn', 'error', 'debug']);
-const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-const MAX_HOST_PAYLOAD_CHARS = 1 << 20;
-/** How long the drain of a stopped cell's buffered console output may run. */
-const DRAIN_TIMEOUT_MS = 50;
-/**
- * How long a stopped cell may keep the host waiting to drain: a cell spinning inside an entry
- * stops when the entry's own timeout fires, which on a loaded machine lags the deadline.
- */
-const DRAIN_WAIT_MS = 500;
-/** isolated-vm's message when an entry's `timeout` ended it (the isolate stays usable). */
-const ENTRY_TIMED_OUT = 'Script execution timed out.';
-/** An entry that timed out this close to the deadline is the deadline (isolated-vm's own clock). */
-const DEADLINE_SLACK_MS = 50;
 
 export interface SandboxOptions {
   /** Requested heap cap in MiB; raised to 8 when lower (see `effectiveHeapMb`). */
@@ -58,25 +35,6 @@ export interface SandboxOptions {
   onCatastrophicError?: (message: string) => void;
 }
 
-interface Binding {
-  run: CellRunOptions;
-  /** Pending timers of the cell, by id, with how to cancel each. */
-  timers: Map<number, () => void>;
-  /** Host calls and timer callbacks under way. */
-  inflight: number;
-  /** How the cell's promise settled, once the prelude reported it. */
-  settled?: CellSettlement;
-  /** The first error the cell left uncaught: it fails the cell at once. */
-  uncaught?: CellError;
-  /** Why the host stopped the cell; once set, nothing the cell did afterwards counts. */
-  stopped?: 'timed_out' | 'cancelled';
-  /** The stop's drain and disposal, awaited before the run reports. */
-  stopping?: Promise<void>;
-  /** Re-checks whether the cell has ended (set while run() waits). */
-  wake?: () => void;
-  abort: AbortController;
-}
-
 export class Sandbox {
   readonly effectiveHeapMb: number;
   readonly #host: SandboxIsolate;
@@ -87,7 +45,7 @@ export class Sandbox {
   readonly #apiRefs = new Map<keyof PreludeApi, ivm.Reference<(...args: never[]) => unknown>>();
   #linker: IsolateModuleLinker | undefined;
   #expectedModules: ReadonlyMap<string, string> | undefined;
-  #binding: Binding | undefined;
+  #binding: BoundCell | undefined;
   #used = false;
   #retired = false;
   readonly #maxResultBytes: number;
@@ -149,24 +107,19 @@ export class Sandbox {
     try {
       // Synchronous callbacks throughout: an asynchronous one queues a task per call inside
       // isolated-vm, and a cell calling it in a loop would pile them up without bound.
-      const emit = new ivm.Callback((level: unknown, text: unknown) => {
-        const b = bound();
-        if (b && typeof level === 'string' && LEVELS.has(level) && typeof text === 'string') {
-          b.run.onOutput(level as OutputLevel, text);
-        }
-      });
-      const report = new ivm.Callback((kind: unknown, a: unknown, b: unknown, c: unknown) => {
-        if (sandbox) sandbox.#report(kind, a, b, c);
-      });
+      const emit = new ivm.Callback((level: unknown, text: unknown) => bound()?.output(level, text));
+      const report = new ivm.Callback((kind: unknown, a: unknown, b: unknown, c: unknown) =>
+        bound()?.report(kind, a, b, c),
+      );
       const now = new ivm.Callback(() => bound()?.run.recorder.now() ?? Date.now());
       const seed = new ivm.Callback(() => bound()?.run.recorder.randomSeed() ?? 1);
-      const timer = new ivm.Callback((op: unknown, id: unknown, delay: unknown) => {
-        if (sandbox) sandbox.#timer(op, id, delay);
-      });
+      const timer = new ivm.Callback((op: unknown, id: unknown, delay: unknown) =>
+        bound()?.timer(op, id, delay),
+      );
       const hostCall = new ivm.Reference(async (op: unknown, payload: unknown) => {
         const b = bound();
         if (!b) throw new Error('no execution is bound to this sandbox');
-        return sandbox!.#hostCall(b, op, payload);
+        return b.hostCall(op, payload);
       });
       const connect = context.global.getSync(CONNECT_GLOBAL, { reference: true }) as ivm.Reference<
         (...args: unknown[]) => unknown
@@ -269,149 +222,35 @@ export class Sandbox {
 
   /**
    * Runs one cell to its end: the cell's promise settled and no timer or host call pending, an
-   * uncaught error, the deadline, or cancellation. Never throws for anything the cell does; the
-   * sandbox is disposed after a timeout, cancellation or OOM and must not be reused then.
-   *
-   * How the cell ended is decided here, from what the host itself observed: the prelude's report
-   * (checked), errors isolated-vm raises, and the host's own clock. Once the deadline has passed
-   * the cell can only have timed out (or been cancelled), whatever it reports.
+   * uncaught error, the deadline, or cancellation (see BoundCell). Never throws for anything the
+   * cell does; the sandbox is disposed after a timeout, cancellation or OOM and must not be
+   * reused then.
    */
   async run(opts: CellRunOptions): Promise<CellRunResult> {
     if (this.#binding) throw new Error('sandbox is already running a cell');
     if (this.disposed) throw new Error('sandbox is disposed');
     // Fetched now, while the isolate is idle: a synchronous fetch while a cell spins would block.
     for (const name of ['watch', 'drain', 'fire', 'beginCell'] as const) this.#apiRef(name);
-    const binding: Binding = { run: opts, timers: new Map(), inflight: 0, abort: new AbortController() };
-    this.#binding = binding;
+    const cell = new BoundCell(opts, this.#port(), {
+      maxResultBytes: this.#maxResultBytes,
+      maxTimers: this.#maxTimers,
+    });
+    this.#binding = cell;
     const resumed = this.#used;
     this.#used = true;
     this.#host.cellsRun++;
-    const deadlineTimer = setTimeout(
-      () => this.#stop(binding, 'timed_out'),
-      Math.max(0, opts.deadline - Date.now()),
-    );
-    const onAbort = () => this.#stop(binding, 'cancelled');
+    const deadlineTimer = setTimeout(() => cell.stop('timed_out'), Math.max(0, opts.deadline - Date.now()));
+    const onAbort = () => cell.stop('cancelled');
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const syntaxError = await this.#runCell(binding, resumed);
-      if (!binding.stopped && Date.now() >= opts.deadline) this.#stop(binding, 'timed_out');
-      await binding.stopping;
-      if (binding.stopped) return { kind: binding.stopped };
-      if (this.#host.disposed) return { kind: 'out_of_memory', message: 'isolate memory limit' };
-      if (syntaxError) return { kind: 'syntax_error', error: syntaxError };
-      if (binding.uncaught) return { kind: 'threw', error: binding.uncaught };
-      const settled = binding.settled;
-      if (!settled) throw new Error('cell ended without a report');
-      return settled.kind === 'error'
-        ? { kind: 'threw', error: settled.error }
-        : {
-            kind: 'completed',
-            ...(settled.result !== undefined && { result: settled.result }),
-            resultType: settled.resultType,
-            resultTruncated: settled.resultTruncated,
-          };
+      return await cell.result(await this.#runCell(cell, resumed));
     } finally {
       clearTimeout(deadlineTimer);
       opts.signal.removeEventListener('abort', onAbort);
-      for (const cancel of binding.timers.values()) cancel();
-      // Host calls the cell left running stop: their answers could only reach a later cell.
-      binding.abort.abort();
+      cell.finish();
       this.#binding = undefined;
     }
-  }
-
-  /**
-   * Compiles and starts the cell, hands its promise to the prelude to follow, and waits for the
-   * end. Returns the cell's syntax error, if it has one; every other ending is left on `b`.
-   */
-  async #runCell(b: Binding, resumed: boolean): Promise<CellError | undefined> {
-    // Every entry into the isolate carries the time left, so a cell spinning inside one is stopped
-    // there with the isolate intact and its buffered output can still be drained.
-    const left = () => ({ timeout: Math.max(1, b.run.deadline - Date.now()) });
-    try {
-      // A session's next cell: the previous cell's output budget and uncaught error are not its own.
-      if (resumed) await this.#apiRef('beginCell').apply(undefined, [], left());
-      let script: ivm.Script;
-      try {
-        script = await this.#isolate.compileScript(b.run.code, { filename: b.run.filename });
-      } catch (err) {
-        if (b.stopped || this.#host.disposed) return undefined;
-        return isolateError(err);
-      }
-      // The script evaluates to the cell's async function; the prelude calls it and follows its
-      // promise, with nothing of the cell running before that.
-      let cell: ivm.Reference<unknown>;
-      try {
-        cell = await script.run(this.#context, { reference: true, ...left() });
-      } finally {
-        script.release();
-      }
-      try {
-        await this.#apiRef('watch').apply(undefined, [cell.derefInto()], left());
-      } finally {
-        cell.release();
-      }
-      await this.#ended(b);
-    } catch (err) {
-      this.#entryFailed(b, err);
-    }
-    return undefined;
-  }
-
-  /**
-   * An entry into the isolate failed. Unless the host stopped the cell or the isolate is gone
-   * (memory limit), isolated-vm raised the cell's own error: a throw, or a rejection nothing
-   * handled by the end of the turn. A timeout of the entry is the deadline.
-   */
-  #entryFailed(b: Binding, err: unknown): void {
-    if (b.stopped || this.#host.disposed) return;
-    const timedOut =
-      err instanceof Error &&
-      err.message === ENTRY_TIMED_OUT &&
-      Date.now() >= b.run.deadline - DEADLINE_SLACK_MS;
-    if (timedOut) this.#stop(b, 'timed_out');
-    else b.uncaught ??= isolateError(err);
-    b.wake?.();
-  }
-
-  /**
-   * Stops the cell. At the deadline it first hands over the output it buffered, if the isolate
-   * lets it (a cell spinning inside an entry was just stopped there by the entry's timeout); a
-   * cancellation disposes at once.
-   */
-  #stop(b: Binding, why: 'timed_out' | 'cancelled'): void {
-    if (b.stopped) return;
-    b.stopped = why;
-    b.abort.abort();
-    b.wake?.();
-    if (why === 'timed_out') b.stopping = this.#drainAndDispose();
-    else this.dispose();
-  }
-
-  async #drainAndDispose(): Promise<void> {
-    if (!this.#host.disposed) {
-      // A cell stuck where the host cannot enter (a loop after a host call resolved) is not drained.
-      const backstop = setTimeout(() => this.dispose(), DRAIN_WAIT_MS);
-      try {
-        await this.#apiRef('drain').apply(undefined, [], { timeout: DRAIN_TIMEOUT_MS });
-      } catch {
-        // Disposed meanwhile, or stuck: the output it held is lost with it.
-      }
-      clearTimeout(backstop);
-    }
-    this.dispose();
-  }
-
-  /** The prelude reported how the cell settled, or an uncaught error. */
-  #report(kind: unknown, a: unknown, b: unknown, c: unknown): void {
-    const binding = this.#binding;
-    if (!binding || binding.stopped) return;
-    const report = readReport(kind, a, b, c, this.#maxResultBytes);
-    if (!report) binding.uncaught ??= { name: 'Error', message: 'the cell produced an invalid report' };
-    else if (report.kind === 'uncaught') binding.uncaught ??= report.error;
-    else binding.settled ??= report;
-    binding.wake?.();
   }
 
   /** True once a cell ran here: a stateless caller must then dispose it rather than reuse it. */
@@ -419,77 +258,53 @@ export class Sandbox {
     return this.#used;
   }
 
-  #timer(op: unknown, id: unknown, delay: unknown): void {
-    const b = this.#binding;
-    if (!b || b.stopped || typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return;
-    b.timers.get(id)?.();
-    b.timers.delete(id);
-    // The prelude bounds pending timers too; the host does not take its word for it.
-    if (b.timers.size >= this.#maxTimers) return;
-    if (op === 'set' && typeof delay === 'number' && delay >= 0 && delay <= MAX_TIMER_DELAY_MS) {
-      b.timers.set(
-        id,
-        b.run.recorder.schedule(id, delay, () => void this.#fireTimer(b, id)),
-      );
-    }
-    b.wake?.();
-  }
-
-  async #fireTimer(b: Binding, id: number): Promise<void> {
-    b.timers.delete(id);
-    if (b.stopped) return;
-    b.inflight++;
+  /**
+   * Compiles the cell, has the prelude start its function and follow its promise, and waits for
+   * the end. Returns the cell's syntax error, if it has one; every other ending is on `cell`.
+   */
+  async #runCell(cell: BoundCell, resumed: boolean): Promise<CellError | undefined> {
+    // Every entry carries the time left, so a cell spinning inside one is stopped there with the
+    // isolate intact and its buffered output can still be drained.
+    const left = () => ({ timeout: cell.timeLeft() });
     try {
-      await this.#apiRef('fire').apply(undefined, [id], {
-        timeout: Math.max(1, b.run.deadline - Date.now()),
-      });
+      // A session's next cell: the previous cell's output budget and uncaught error are not its own.
+      if (resumed) await this.#apiRef('beginCell').apply(undefined, [], left());
+      let script: ivm.Script;
+      try {
+        script = await this.#isolate.compileScript(cell.run.code, { filename: cell.run.filename });
+      } catch (err) {
+        if (cell.stopped || this.#host.disposed) return undefined;
+        return isolateError(err);
+      }
+      // The script evaluates to the cell's async function: nothing of the cell has run yet.
+      let fn: ivm.Reference<unknown>;
+      try {
+        fn = await script.run(this.#context, { reference: true, ...left() });
+      } finally {
+        script.release();
+      }
+      try {
+        await this.#apiRef('watch').apply(undefined, [fn.derefInto()], left());
+      } finally {
+        fn.release();
+      }
+      await cell.ended();
     } catch (err) {
-      this.#entryFailed(b, err);
-    } finally {
-      b.inflight--;
-      b.wake?.();
+      cell.entryFailed(err);
     }
+    return undefined;
   }
 
-  async #hostCall(b: Binding, op: unknown, payload: unknown): Promise<string> {
-    if (typeof op !== 'string' || typeof payload !== 'string' || payload.length > MAX_HOST_PAYLOAD_CHARS) {
-      throw new TypeError('invalid host call');
-    }
-    const handler = b.run.hostCall;
-    if (!handler) throw new Error(`${op} is not available in this sandbox`);
-    b.inflight++;
-    let answer: string;
-    try {
-      // The envelope (value or error) is what the journal records, so a replay fails the same way.
-      answer = await b.run.recorder.hostCall(op, payload, async () => {
-        try {
-          return JSON.stringify({ value: await handler(op, payload, b.abort.signal) });
-        } catch (err) {
-          return JSON.stringify({ error: toSandboxError(op, err) });
-        }
-      });
-    } finally {
-      b.inflight--;
-      b.wake?.();
-    }
-    // The cell that asked has ended: what its answer would set off must not run in a later cell
-    // of this context, so it never comes.
-    if (this.#binding !== b) return new Promise<string>(() => {});
-    return answer;
-  }
-
-  /** Resolves when the cell has ended: settled with nothing pending, an uncaught error, or stopped. */
-  #ended(b: Binding): Promise<void> {
-    return new Promise((resolve) => {
-      b.wake = () => {
-        const idle = b.timers.size === 0 && b.inflight === 0;
-        if (b.stopped || b.uncaught || (b.settled && idle)) {
-          b.wake = undefined;
-          resolve();
-        }
-      };
-      b.wake();
-    });
+  #port(): CellPort {
+    const host = this.#host;
+    return {
+      fire: (id, timeout) => this.#apiRef('fire').apply(undefined, [id], { timeout }),
+      drain: (timeout) => this.#apiRef('drain').apply(undefined, [], { timeout }),
+      dispose: () => this.dispose(),
+      get isolateDisposed() {
+        return host.disposed;
+      },
+    };
   }
 }
 
