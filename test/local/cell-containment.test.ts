@@ -197,6 +197,7 @@ describe('floods stay inside the cell', () => {
   });
 
   it.each([
+    ['empty lines without end', 'for (;;) console.log()'],
     ['timer churn', 'for (;;) clearTimeout(setTimeout(() => {}, 1e6))'],
     ['console levels alternating', 'for (;;) { console.log(1); console.warn(2) }'],
     ['host calls without end', 'for (let i = 0; ; i++) __mcpv8.import("npm:x" + i).catch(() => {})'],

@@ -15,7 +15,7 @@ import { untilAborted, type ModuleSourceLoader } from './module-source-loader.ts
 export class IsolateModuleLinker {
   readonly #isolate: ivm.Isolate;
   readonly #context: ivm.Context;
-  readonly #register: ivm.Reference<(key: string, ns: unknown) => void>;
+  readonly #register: (key: string, ns: unknown) => Promise<unknown>;
   readonly #graph: ModuleGraph;
   readonly #entries: ImportEntries;
   /** Links run one at a time: isolated-vm refuses two linkers touching the same module. */
@@ -28,7 +28,7 @@ export class IsolateModuleLinker {
     context: ivm.Context;
     loader: ModuleSourceLoader;
     cdnBase: string;
-    register: ivm.Reference<(key: string, ns: unknown) => void>;
+    register: (key: string, ns: unknown) => Promise<unknown>;
   }) {
     this.#isolate = opts.isolate;
     this.#context = opts.context;
@@ -61,7 +61,7 @@ export class IsolateModuleLinker {
     let ns: ivm.Reference | undefined;
     try {
       ns = await entry.evaluate(signal);
-      await this.#register.apply(undefined, [root.url, ns.derefInto()]);
+      await this.#register(root.url, ns.derefInto());
     } catch (err) {
       if (!(err instanceof ModuleEvaluationError)) throw err;
       throw new Mcpv8Error('MCPV8_ERR_MODULE_INVALID', [

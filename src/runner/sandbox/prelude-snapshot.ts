@@ -44,7 +44,11 @@ export function snapshotSource(options: PreludeOptions): string {
       bridge.seed = seed;
       bridge.timer = timer;
       bridge.hostCall = hostCall;
-      return api;
+      // One function for the whole API: the host holds a single reference, and calling any part
+      // of the API never needs a lookup that could wait on a busy isolate.
+      return function (name, a, b) {
+        return api[name](a, b);
+      };
     },
   });
 })();`;

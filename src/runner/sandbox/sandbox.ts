@@ -35,14 +35,16 @@ export interface SandboxOptions {
   onCatastrophicError?: (message: string) => void;
 }
 
+/** The prelude's API as the host holds it: one function, `(name, a, b) => api[name](a, b)`. */
+type PreludeApiRef = ivm.Reference<(name: keyof PreludeApi, a?: unknown, b?: unknown) => unknown>;
+
 export class Sandbox {
   readonly effectiveHeapMb: number;
   readonly #host: SandboxIsolate;
   readonly #isolate: ivm.Isolate;
   readonly #context: ivm.Context;
-  /** The prelude's API (a PreludeApi); its functions are looked up on first use. */
-  readonly #api: ivm.Reference<Record<string, unknown>>;
-  readonly #apiRefs = new Map<keyof PreludeApi, ivm.Reference<(...args: never[]) => unknown>>();
+  /** The prelude's API as one function: `(name, a, b) => api[name](a, b)` (see prelude-snapshot.ts). */
+  readonly #api: PreludeApiRef;
   #linker: IsolateModuleLinker | undefined;
   #expectedModules: ReadonlyMap<string, string> | undefined;
   #binding: BoundCell | undefined;
@@ -54,7 +56,7 @@ export class Sandbox {
   private constructor(
     host: SandboxIsolate,
     context: ivm.Context,
-    api: ivm.Reference<Record<string, unknown>>,
+    api: PreludeApiRef,
     maxResultBytes: number,
     maxTimers: number,
   ) {
@@ -67,17 +69,11 @@ export class Sandbox {
     this.#api = api;
   }
 
-  /**
-   * A reference to one function of the prelude's API, fetched on first use: most stateless cells
-   * need none of them, and each fetch is a round trip into the isolate.
-   */
-  #apiRef<K extends keyof PreludeApi>(name: K): ivm.Reference<PreludeApi[K]> {
-    let ref = this.#apiRefs.get(name);
-    if (!ref) {
-      ref = this.#api.getSync(name, { reference: true }) as ivm.Reference<(...args: never[]) => unknown>;
-      this.#apiRefs.set(name, ref);
-    }
-    return ref as unknown as ivm.Reference<PreludeApi[K]>;
+  /** Calls one function of the prelude's API (an isolate entry; `timeout` ends it in place). */
+  #call(name: keyof PreludeApi, args: unknown[], timeout?: number): Promise<unknown> {
+    // Arguments are primitives or `derefInto()` handles, which isolated-vm transfers as they are.
+    const all = [name, ...args] as Parameters<PreludeApiRef['apply']>[1];
+    return this.#api.apply(undefined, all, timeout === undefined ? {} : { timeout });
   }
 
   /** A sandbox in an isolate of its own (≈ 3 ms; do it ahead of need). */
@@ -126,7 +122,7 @@ export class Sandbox {
       >;
       const api = connect.applySync(undefined, [emit, report, now, seed, timer, hostCall], {
         result: { reference: true },
-      }) as ivm.Reference<Record<string, unknown>>;
+      }) as PreludeApiRef;
       connect.release();
       if (opts.wasmModules && opts.wasmModules.size > 0) {
         const names = [...opts.wasmModules.keys()];
@@ -159,7 +155,7 @@ export class Sandbox {
       context: this.#context,
       loader,
       cdnBase,
-      register: this.#apiRef('registerNamespace'),
+      register: (key, ns) => this.#call('registerNamespace', [key, ns]),
     });
     this.#linker.expect(this.#expectedModules);
     return this.#linker;
@@ -195,7 +191,7 @@ export class Sandbox {
    * @throws when the isolate is disposed or does not answer within 100 ms.
    */
   offHeapBytes(): number {
-    const bytes = this.#apiRef('offHeapBytes').applySync(undefined, [], { timeout: 100 });
+    const bytes = this.#api.applySync(undefined, ['offHeapBytes'], { timeout: 100 });
     return typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0 ? bytes : 0;
   }
 
@@ -215,7 +211,6 @@ export class Sandbox {
     this.#retired = true;
     // Host handles keep what they point at alive: drop them all so the context can be collected.
     this.#linker?.release();
-    for (const ref of this.#apiRefs.values()) ref.release();
     this.#api.release();
     if (!this.#host.disposed) this.#context.release();
   }
@@ -229,8 +224,6 @@ export class Sandbox {
   async run(opts: CellRunOptions): Promise<CellRunResult> {
     if (this.#binding) throw new Error('sandbox is already running a cell');
     if (this.disposed) throw new Error('sandbox is disposed');
-    // Fetched now, while the isolate is idle: a synchronous fetch while a cell spins would block.
-    for (const name of ['watch', 'drain', 'fire', 'beginCell'] as const) this.#apiRef(name);
     const cell = new BoundCell(opts, this.#port(), {
       maxResultBytes: this.#maxResultBytes,
       maxTimers: this.#maxTimers,
@@ -268,7 +261,7 @@ export class Sandbox {
     const left = () => ({ timeout: cell.timeLeft() });
     try {
       // A session's next cell: the previous cell's output budget and uncaught error are not its own.
-      if (resumed) await this.#apiRef('beginCell').apply(undefined, [], left());
+      if (resumed) await this.#call('beginCell', [], left().timeout);
       let script: ivm.Script;
       try {
         script = await this.#isolate.compileScript(cell.run.code, { filename: cell.run.filename });
@@ -284,7 +277,7 @@ export class Sandbox {
         script.release();
       }
       try {
-        await this.#apiRef('watch').apply(undefined, [fn.derefInto()], left());
+        await this.#call('watch', [fn.derefInto()], left().timeout);
       } finally {
         fn.release();
       }
@@ -298,8 +291,8 @@ export class Sandbox {
   #port(): CellPort {
     const host = this.#host;
     return {
-      fire: (id, timeout) => this.#apiRef('fire').apply(undefined, [id], { timeout }),
-      drain: (timeout) => this.#apiRef('drain').apply(undefined, [], { timeout }),
+      fire: (id, timeout) => this.#call('fire', [id], timeout),
+      drain: (timeout) => this.#call('drain', [], timeout),
       dispose: () => this.dispose(),
       get isolateDisposed() {
         return host.disposed;
