@@ -8,7 +8,7 @@ import type { ExecutionService } from './execution-service.ts';
 import type { SessionService } from './session-service.ts';
 import { registerSessionRoutes } from './rest/session-routes.ts';
 import { registerExecutionRoutes } from './rest/execution-routes.ts';
-import { installErrorHandling } from './rest/http-errors.ts';
+import { installErrorHandling, replyWithError } from './rest/http-errors.ts';
 import { registerMcpHttpRoutes } from './mcp/mcp-http-routes.ts';
 import { registerMcpMetrics } from './mcp/mcp-metrics.ts';
 import type { McpSessionLimits } from './mcp/mcp-session-registry.ts';
@@ -66,7 +66,11 @@ export function mcpClientOf(req: FastifyRequest): string {
 }
 
 export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: opts.bodyLimit, logger: opts.logger ?? false });
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit,
+    logger: opts.logger ?? false,
+    frameworkErrors: (err, req, reply) => replyWithError(err, req, reply, opts.bodyLimit),
+  });
   // Raw code can be POSTed as text/plain.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   installErrorHandling(app, opts.bodyLimit);

@@ -4,6 +4,7 @@
  * secrets such as injected fetch headers) arrive as the first IPC message, never on the command
  * line or in the environment, where other processes could read them.
  */
+import { exitOnCatastrophicError } from './catastrophic-exit.ts';
 import { DEFAULT_RUNNER_OPTIONS, RunnerProcess, type RunnerOptions } from './runner-process.ts';
 import { ConfigureMessageSchema, type RunnerMessage } from './protocol.ts';
 
@@ -31,11 +32,7 @@ process.once('message', (raw) => {
     ...DEFAULT_RUNNER_OPTIONS,
     ...(parsed.data.options as Partial<RunnerOptions>),
   };
-  runner = new RunnerProcess(options, send, (message) => {
-    // V8 lost control of an isolate: nothing in this process can be trusted any more.
-    process.stderr.write(`runner: catastrophic isolate error: ${message}\n`);
-    process.exit(70);
-  });
+  runner = new RunnerProcess(options, send, exitOnCatastrophicError);
   const started = runner;
   process.on('message', (msg) => started.handle(msg));
   started.start().catch((err: unknown) => {

@@ -4,6 +4,7 @@
  */
 import {
   FailureReason,
+  OUTPUT_MAX_LINES,
   cancelledError,
   timedOutError,
   type CellLanguage,
@@ -144,17 +145,25 @@ function cleanStack(stack: string | undefined): string | undefined {
 }
 
 /**
- * Counts console bytes (UTF-8) and cuts the stream at the cap with one marker line, so a cell
- * that prints without end costs bounded memory and bandwidth.
+ * Counts console bytes (UTF-8) and lines, and cuts the stream at either cap with one marker line,
+ * so a cell that prints without end costs bounded memory and bandwidth, and so does one that
+ * prints empty lines without end.
  */
 export class OutputMeter {
   bytes = 0;
+  lines = 0;
   truncated = false;
   readonly #max: number;
+  readonly #maxLines: number;
   readonly #sink: (level: OutputLevel, text: string) => void;
 
-  constructor(maxBytes: number, sink: (level: OutputLevel, text: string) => void) {
+  constructor(
+    maxBytes: number,
+    sink: (level: OutputLevel, text: string) => void,
+    maxLines = OUTPUT_MAX_LINES,
+  ) {
     this.#max = maxBytes;
+    this.#maxLines = maxLines;
     this.#sink = sink;
   }
 
@@ -162,28 +171,42 @@ export class OutputMeter {
   write(level: OutputLevel, text: string): void {
     if (this.truncated) return;
     const size = Buffer.byteLength(text) + 1;
-    if (this.bytes + size <= this.#max) {
+    const lines = countLines(text);
+    if (this.bytes + size <= this.#max && this.lines + lines <= this.#maxLines) {
       this.bytes += size;
+      this.lines += lines;
       this.#sink(level, text);
       return;
     }
-    // Over the cap: keep the whole lines that still fit, then the marker.
+    // Over a cap: keep the whole lines that still fit, then the marker.
     let kept = -1;
     let keptBytes = 0;
+    let keptLines = 0;
     for (let from = 0; ;) {
       const at = text.indexOf('\n', from);
       if (at < 0) break;
       const line = Buffer.byteLength(text.slice(from, at)) + 1;
-      if (this.bytes + keptBytes + line > this.#max) break;
+      if (this.bytes + keptBytes + line > this.#max || this.lines + keptLines + 1 > this.#maxLines) break;
       keptBytes += line;
+      keptLines++;
       kept = at;
       from = at + 1;
     }
     if (kept >= 0) {
       this.bytes += keptBytes;
+      this.lines += keptLines;
       this.#sink(level, text.slice(0, kept));
     }
     this.truncated = true;
-    this.#sink('warn', `[output truncated: the execution printed more than ${this.#max} bytes]`);
+    this.#sink(
+      'warn',
+      `[output truncated: the execution printed more than ${this.#max} bytes or ${this.#maxLines} lines]`,
+    );
   }
+}
+
+function countLines(text: string): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n++;
+  return n;
 }

@@ -98,6 +98,11 @@ describe('a cell cannot forge its report', () => {
       '7',
     ],
     ['Array index setters', 'Object.defineProperty(Array.prototype, "0", { set() { throw 1 } }); [8]', '[8]'],
+    [
+      'Array iteration replaced',
+      'Array.prototype[Symbol.iterator] = function* () { yield "forged" }; [1, 2]',
+      '[1,2]',
+    ],
   ])('%s: the real value is reported', async (_name, code, result) => {
     const ran = await run(code);
     expect(ran.outcome).toMatchObject({ status: 'completed', result });
@@ -231,5 +236,16 @@ describe('floods stay inside the cell', () => {
   it('keeps the runner and the victim session after all of them', async () => {
     expect(pool.pids()).toEqual([runnerPid]);
     await victimStep();
+  });
+});
+
+describe('a heap V8 itself cannot recover', () => {
+  it('ends that execution OutOfMemory at once, and a new runner serves the next cell', async () => {
+    // One allocation past the cap that V8 cannot collect: isolated-vm parks the isolate for good,
+    // so the runner ends itself rather than hang until its deadline.
+    const ran = await run('const o = {}; for (let i = 0; ; i++) o["k" + i] = i', { timeoutMs: 20_000 });
+    expect(ran.outcome).toMatchObject({ status: 'failed', error: { reason: 'OutOfMemory' } });
+    expect(ran.outcome.durationMs).toBeLessThan(20_000);
+    expect((await run('"next"')).outcome).toMatchObject({ status: 'completed', result: '"next"' });
   });
 });

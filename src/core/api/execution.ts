@@ -84,6 +84,12 @@ export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
  */
 export const RESULT_MAX_BYTES = 1 << 20;
 
+/**
+ * Most console lines one execution keeps (beside its byte cap): every line costs the output log,
+ * the gateway and MCP clients work of its own, so a cell printing empty lines is bounded too.
+ */
+export const OUTPUT_MAX_LINES = 100_000;
+
 export const ExecutionErrorSchema = z.object({
   reason: z.enum(Object.values(FailureReason) as [FailureReason, ...FailureReason[]]),
   name: z.string().max(200).describe('Error class name, e.g. TypeError'),

@@ -22,6 +22,7 @@ import {
 import { TenantHeapStores } from '../../cluster/tenant-heap-stores.ts';
 import { connectNats } from '../../cluster/connection-settings.ts';
 import { RunMessageSchema, type RunnerMessage } from '../protocol.ts';
+import { exitOnCatastrophicError } from '../catastrophic-exit.ts';
 import { RunnerProcess, type RunnerOptions } from '../runner-process.ts';
 import { ClusterRuns } from './cluster-runs.ts';
 import {
@@ -114,15 +115,7 @@ class RunnerPod {
       toRunner: (msg) => this.#runner.handle(msg),
       onDone: (executionId) => this.#inFlight.delete(executionId),
     });
-    this.#runner = new RunnerProcess(
-      options,
-      (msg) => this.#send(msg),
-      (message) => {
-        // V8 lost control of an isolate: nothing in this process can be trusted any more.
-        process.stderr.write(`runner: catastrophic isolate error: ${message}\n`);
-        process.exit(70);
-      },
-    );
+    this.#runner = new RunnerProcess(options, (msg) => this.#send(msg), exitOnCatastrophicError);
   }
 
   async start(): Promise<void> {

@@ -1,8 +1,9 @@
 /**
- * The cell's `console` and the output channel behind it. Records are buffered and handed to the
- * host in batches, one synchronous host call per batch rather than per record: at the end of the
- * current microtask turn, at 16K characters, after 20 ms of a busy loop that keeps printing,
- * before the cell's report, and when the host drains a cell it stops. Every record costs its
+ * The cell's `console` and the output channel behind it. A record after 20 ms without output goes
+ * to the host at once; records in quick succession are buffered and handed over in batches, one
+ * synchronous host call per batch rather than per record: at the end of the current microtask
+ * turn, at 16K characters, every 20 ms of a busy loop that keeps printing, before the cell's
+ * report, and when the host drains a cell it stops. Every record costs its
  * length plus its newline against the output cap, so empty lines reach the cap like any other.
  *
  * {@link createConsole} is serialised with `Function.prototype.toString` into the prelude, so it
@@ -17,8 +18,10 @@ export interface ConsoleDeps {
   /** The cell's clock (journaled), for `console.time`. */
   now: () => number;
   inspector: Inspector;
-  /** Past this many characters (records plus newlines) a cell's output is dropped. */
+  /** Past this many characters (records plus newlines) a cell's output is dropped… */
   maxOutputBytes: number;
+  /** …and past this many records (the host counts lines too). */
+  maxOutputLines: number;
 }
 
 export interface ConsoleOutput {
@@ -32,7 +35,7 @@ export interface ConsoleOutput {
 }
 
 export function createConsole(deps: ConsoleDeps): ConsoleOutput {
-  const { emit, now, inspector, maxOutputBytes } = deps;
+  const { emit, now, inspector, maxOutputBytes, maxOutputLines } = deps;
   type Fn = (...args: unknown[]) => unknown;
   const apply = Reflect.apply;
   const method = (o: object, key: string): Fn => Object.getOwnPropertyDescriptor(o, key)!.value as Fn;
@@ -54,13 +57,16 @@ export function createConsole(deps: ConsoleDeps): ConsoleOutput {
   };
 
   let outputBytes = 0;
+  let records = 0;
   let depth = 0;
   let batchLevel = '';
   let batch = '';
-  let batchStarted = 0;
+  /** When output last went to the host (V8's own clock: it decides batching, never a value). */
+  let lastFlushAt = 0;
   let flushQueued = false;
   const flush = () => {
     if (batchLevel === '') return;
+    lastFlushAt = realNow() as number;
     const level = batchLevel;
     const text = batch;
     batchLevel = '';
@@ -76,7 +82,8 @@ export function createConsole(deps: ConsoleDeps): ConsoleOutput {
     flush();
   };
   const write = (level: string, text: unknown) => {
-    if (outputBytes > maxOutputBytes) return;
+    if (outputBytes > maxOutputBytes || records > maxOutputLines) return;
+    records++;
     let line = typeof text === 'string' ? text : '[unprintable]';
     if (depth > 0) {
       const indent = apply(strRepeat, '  ', [depth]) as string;
@@ -90,11 +97,13 @@ export function createConsole(deps: ConsoleDeps): ConsoleOutput {
       flush();
       batchLevel = level;
       batch = line;
-      batchStarted = realNow() as number;
     } else {
       batch += '\n' + line;
     }
-    if (batch.length >= 16384 || (realNow() as number) - batchStarted >= 20) flush();
+    // The first record after a quiet spell goes at once (a cell that prints and then computes for
+    // long shows it); records in quick succession wait for the end of the turn, 16K characters,
+    // or 20 ms.
+    if (batch.length >= 16384 || (realNow() as number) - lastFlushAt >= 20) flush();
     else if (!flushQueued) {
       flushQueued = true;
       void flushSoon();
@@ -155,6 +164,7 @@ export function createConsole(deps: ConsoleDeps): ConsoleOutput {
     flush,
     reset: () => {
       outputBytes = 0;
+      records = 0;
     },
   };
 }

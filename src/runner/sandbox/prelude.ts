@@ -44,6 +44,8 @@ export interface PreludeBridge {
 export interface PreludeOptions {
   /** The prelude stops emitting console output past this many bytes (the host enforces it too). */
   maxOutputBytes: number;
+  /** …and past this many records. */
+  maxOutputLines: number;
   /** Result text longer than this is cut and flagged. */
   maxResultBytes: number;
   /** At most this many timers may be pending at once. */
@@ -131,8 +133,10 @@ export function installPrelude(
       return '[value could not be inspected]';
     }
   };
+  // Descriptions are records with their own properties, never arrays to destructure: that would
+  // ask Array.prototype[Symbol.iterator], which user code may have replaced.
   /** An error's name, message and stack (each a bounded string; stack '' when it has none). */
-  const describeError = (e: unknown): [string, string, string] => {
+  const describeError = (e: unknown): { name: string; message: string; stack: string } => {
     let name = 'Uncaught';
     let message: string | undefined;
     let stack = '';
@@ -148,21 +152,27 @@ export function installPrelude(
     } catch {
       // A getter that throws: what was read so far stands.
     }
-    return [cut(name, 200), cut(message ?? inspectText(e), 16384), cut(stack, 65536)];
+    return { name: cut(name, 200), message: cut(message ?? inspectText(e), 16384), stack: cut(stack, 65536) };
   };
   let uncaughtReported = false;
   /** The cell's first uncaught error (timer callback, microtask) goes to the host at once. */
   const reportUncaught = (e: unknown) => {
-    const [name, message, stack] = describeError(e);
-    write('error', `Uncaught ${stack !== '' ? stack : inspectText(e)}`);
+    const d = describeError(e);
+    write('error', `Uncaught ${d.stack !== '' ? d.stack : inspectText(e)}`);
     if (uncaughtReported) return;
     uncaughtReported = true;
     flush();
-    report('uncaught', name, message, stack);
+    report('uncaught', d.name, d.message, d.stack);
   };
 
   // --- console (see console-prelude.ts) ------------------------------------------------------
-  const out = createConsole({ emit, now, inspector, maxOutputBytes: options.maxOutputBytes });
+  const out = createConsole({
+    emit,
+    now,
+    inspector,
+    maxOutputBytes: options.maxOutputBytes,
+    maxOutputLines: options.maxOutputLines,
+  });
   const { write, flush } = out;
   hide('console', out.console);
 
@@ -306,9 +316,9 @@ export function installPrelude(
   });
 
   // --- the cell's report -----------------------------------------------------------------------
-  /** The report of a value the cell settled with: [text or undefined, type, 'truncated' or '']. */
-  const describeResult = (value: unknown): [string | undefined, string, string] => {
-    if (value === undefined) return [undefined, 'undefined', ''];
+  /** The report of a value the cell settled with: its text (none for undefined), type, and whether cut. */
+  const describeResult = (value: unknown): { text: string | undefined; type: string; truncated: string } => {
+    if (value === undefined) return { text: undefined, type: 'undefined', truncated: '' };
     let type: string = value === null ? 'null' : typeof value;
     try {
       if (type === 'object' && isArray(value)) type = 'array';
@@ -324,7 +334,7 @@ export function installPrelude(
     if (typeof text !== 'string') text = inspectText(value);
     const full = text as string;
     const shown = cut(full, options.maxResultBytes);
-    return [shown, type, shown.length < full.length ? 'truncated' : ''];
+    return { text: shown, type, truncated: shown.length < full.length ? 'truncated' : '' };
   };
   // `await` on the cell's promise asks nothing of Promise.prototype when the promise is V8's own,
   // and whatever a replaced `constructor` or `then` makes it settle with is only the cell's value:
@@ -345,11 +355,11 @@ export function installPrelude(
     try {
       flush();
       if (rejected) {
-        const [name, message, stack] = describeError(value);
-        report('error', name, message, stack);
+        const d = describeError(value);
+        report('error', d.name, d.message, d.stack);
       } else {
-        const [text, type, truncated] = describeResult(value);
-        report('result', text, type, truncated);
+        const r = describeResult(value);
+        report('result', r.text, r.type, r.truncated);
       }
     } catch {
       report('error', 'Error', 'the cell settled with a value that could not be reported', '');

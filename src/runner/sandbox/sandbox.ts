@@ -9,6 +9,7 @@
  * `timeout` does not reach); the heap cap is isolated-vm's memoryLimit.
  */
 import ivm from 'isolated-vm';
+import { OUTPUT_MAX_LINES } from '../../core/index.ts';
 import type { InspectorOptions } from './inspector.ts';
 import type { PreludeApi, PreludeOptions } from './prelude.ts';
 import { CONNECT_GLOBAL } from './prelude-snapshot.ts';
@@ -305,6 +306,7 @@ export class Sandbox {
 function preludeOptions(opts: Omit<SandboxOptions, 'heapMb'>): PreludeOptions {
   return {
     maxOutputBytes: opts.maxOutputBytes,
+    maxOutputLines: OUTPUT_MAX_LINES,
     maxResultBytes: opts.maxResultBytes,
     maxTimers: opts.maxTimers,
     maxWasmPages: opts.maxWasmPages,
