@@ -69,7 +69,7 @@ export function buildHttpApp(opts: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: opts.bodyLimit,
     logger: opts.logger ?? false,
-    frameworkErrors: (err, req, reply) => replyWithError(err, req, reply, opts.bodyLimit),
+    frameworkErrors: (err, req, reply) => void replyWithError(err, req, reply, opts.bodyLimit),
   });
   // Raw code can be POSTed as text/plain.
   app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
