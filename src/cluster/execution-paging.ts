@@ -7,10 +7,11 @@
  *    chunks, keeping the `limit + 1` newest keys (createdAt ms, id) after the cursor. The
  *    `mcpv8.dev/created-ms<…` selector lets the server skip everything newer than the cursor,
  *    and `mcpv8.dev/phase` the other statuses.
- * 2. Fetch the full objects of the chosen `limit` keys with one `created-ms` window selector.
+ * 2. Fetch the full objects of the chosen `limit` keys, newest first, in groups each through
+ *    one `created-ms` window selector, until the page holds LIST_PAGE_MAX_BYTES of records.
  *
- * Memory stays O(limit + chunk) whatever the namespace holds; time is one metadata pass over
- * what is older than the cursor. That is a fair price here: finished Executions are deleted
+ * Memory stays O(limit) keys plus about a page's bytes of objects whatever the namespace holds;
+ * time is one metadata pass over what is older than the cursor. That is a fair price here: finished Executions are deleted
  * after their TTL (15 minutes by default) and ResourceQuota caps the count per namespace.
  *
  * The cursor is the last item's (createdAt ms, id), base64url JSON: opaque to callers, and

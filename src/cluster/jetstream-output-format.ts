@@ -125,29 +125,52 @@ export function malformed(reason: string): Mcpv8Error {
 }
 
 /**
- * How many of `units` (from `from`) one batch can take: a conservative bound on the messages
- * and bytes they produce, whatever the alignment of chunks and marks. Returns 0 when the first
- * line alone is too long for a batch.
+ * Whether `lines` lines of `bytes` bytes in all (terminators included) surely fit one batch: a
+ * conservative bound on the messages and bytes they produce, whatever the alignment of chunks
+ * and marks. A chunk closed early (the next line did not fit) is followed by one holding more
+ * than the rest, so chunks ≤ 2·bytes/chunkBytes, plus closures by line count, plus the ends.
+ */
+function fitsBatch(bytes: number, lines: number, layout: OutputLayout): boolean {
+  const messages =
+    2 * Math.ceil(bytes / layout.chunkBytes) +
+    Math.ceil(lines / layout.chunkLines) +
+    Math.floor(lines / layout.lineMarkEvery) +
+    Math.floor(bytes / layout.byteMarkEvery) +
+    6;
+  return messages <= layout.batchMessages && bytes <= layout.batchBytes;
+}
+
+/**
+ * How many of `units` (from `from`) one batch can take. Returns 0 when the first line alone is
+ * too long for a batch.
  */
 export function unitsPerBatch(units: readonly Unit[], from: number, layout: OutputLayout): number {
   let bytes = 0;
   let lines = 0;
   for (let i = from; i < units.length; i++) {
     const nextBytes = bytes + units[i]!.bytes.length + 1;
-    const nextLines = lines + 1;
-    // A chunk closed early (the next line did not fit) is followed by one holding more than
-    // the rest, so chunks ≤ 2·bytes/chunkBytes, plus closures by line count, plus the ends.
-    const messages =
-      2 * Math.ceil(nextBytes / layout.chunkBytes) +
-      Math.ceil(nextLines / layout.chunkLines) +
-      Math.floor(nextLines / layout.lineMarkEvery) +
-      Math.floor(nextBytes / layout.byteMarkEvery) +
-      6;
-    if (messages > layout.batchMessages || nextBytes > layout.batchBytes) break;
+    if (!fitsBatch(nextBytes, lines + 1, layout)) break;
     bytes = nextBytes;
-    lines = nextLines;
+    lines += 1;
   }
   return lines;
+}
+
+/**
+ * The longest line (UTF-8 bytes, without its terminator) the layout stores: one line is one
+ * atomic batch, so its chunks and marks must fit the batch's message and byte bounds (-1 when
+ * not even an empty line does). A longer line is refused.
+ */
+export function maxLineBytes(layout: OutputLayout): number {
+  // fitsBatch only grows stricter with more bytes: the largest fitting size by bisection.
+  let fits = -1;
+  let fails = layout.batchBytes;
+  while (fails - fits > 1) {
+    const mid = Math.floor((fits + fails) / 2);
+    if (fitsBatch(mid + 1, 1, layout)) fits = mid;
+    else fails = mid;
+  }
+  return fits;
 }
 
 interface OpenChunk {

@@ -14,9 +14,10 @@
  * so a batch resent after a lost ack is not stored twice.
  *
  * Reading a page costs: one direct get of the tail (exact totals), one of the mark at or
- * before the offset (two when a byte offset falls in a line cut across chunks), and direct
- * batch gets of the chunks from the mark on — at most 128 lines or 16 KiB before the page,
- * plus the page itself. Nothing depends on how much the execution printed.
+ * before the offset, and direct batch gets of the chunks from the mark on — at most 128 lines
+ * or 16 KiB before the page, plus the page itself (a line page holds whole lines; a byte page
+ * starts inside a long line without reading its beginning). Nothing depends on how much the
+ * execution printed.
  */
 import { jetstreamManager, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -24,12 +25,13 @@ import type { OutputLine, OutputLog, OutputPage, OutputRange } from '../core/exe
 import { ensureStream } from './jetstream-batch.ts';
 import {
   DEFAULT_OUTPUT_LAYOUT,
+  maxLineBytes,
   outputSubjects,
   type OutputLayout,
   type OutputSubjects,
   type Tail,
 } from './jetstream-output-format.ts';
-import { LineAssembler, decodeChunk, decodeTail, position } from './jetstream-output-pages.ts';
+import { LineAssembler, decodeChunk, decodeTail } from './jetstream-output-pages.ts';
 import {
   assertOutputRange,
   bytePage,
@@ -84,6 +86,8 @@ export class JetStreamOutputLog implements OutputLog {
   readonly #stream: string;
   readonly #base: string;
   readonly #layout: OutputLayout;
+  /** Longest line an append may hold (one line must fit one atomic batch). */
+  readonly #maxLine: number;
   readonly #writer: OutputWriter;
   readonly #stats: OutputReadStats = { requests: 0, messages: 0 };
 
@@ -114,6 +118,7 @@ export class JetStreamOutputLog implements OutputLog {
     this.#stream = stream;
     this.#base = `${prefix}.${subjectToken(opts.namespace ?? 'default', 'namespace')}`;
     this.#layout = { ...DEFAULT_OUTPUT_LAYOUT, ...opts.layout };
+    this.#maxLine = maxLineBytes(this.#layout);
     this.#writer = new OutputWriter({
       nc,
       layout: this.#layout,
@@ -132,7 +137,7 @@ export class JetStreamOutputLog implements OutputLog {
     if (lines.length === 0) return;
     const subjects = this.#subjects(executionId);
     // Nothing is awaited before the writer queues it, so appends keep their call order.
-    await this.#writer.append(subjects, toUnits(lines, this.#layout), signal);
+    await this.#writer.append(subjects, toUnits(lines, this.#maxLine), signal);
   }
 
   /** @throws MCPV8_ERR_INPUT_INVALID for a negative or non-integer offset, or a limit below 1. */
@@ -180,7 +185,7 @@ export class JetStreamOutputLog implements OutputLog {
     const end = Math.min(offset + limit, tail.lines);
     const mark = await this.#last(s.lineMark(Math.floor(offset / this.#layout.lineMarkEvery)));
     const rows: StoredLine[] = [];
-    await this.#scan(s, mark?.seq ?? 1, signal, (line) => {
+    await this.#scan(s, mark?.seq ?? 1, false, signal, (line) => {
       if (line.index >= offset) rows.push(line);
       return line.index + 1 >= end;
     });
@@ -195,17 +200,12 @@ export class JetStreamOutputLog implements OutputLog {
     signal?: AbortSignal,
   ): Promise<OutputPage> {
     if (offset >= tail.bytes) return emptyPage(tail);
-    const B = this.#layout.byteMarkEvery;
-    let mark = await this.#last(s.byteMark(Math.floor(offset / B)));
-    const at = mark === null ? undefined : position(mark.header);
-    // The chunk after the mark starts inside a line, which may be the one holding `offset`:
-    // start from a mark at or before that line's beginning.
-    if (at !== undefined && at.lineStart < at.byte) {
-      mark = await this.#last(s.byteMark(Math.floor(at.lineStart / B)));
-    }
+    // The chunk after the mark holds a byte at or before `offset`; a line it starts inside is
+    // read from there on (a byte page needs nothing before its offset).
+    const mark = await this.#last(s.byteMark(Math.floor(offset / this.#layout.byteMarkEvery)));
     const last = fetchEnd(offset, limit, tail);
     const rows: StoredLine[] = [];
-    await this.#scan(s, mark?.seq ?? 1, signal, (line) => {
+    await this.#scan(s, mark?.seq ?? 1, true, signal, (line) => {
       if (line.index >= tail.lines) return true;
       const end = lineEnd(line);
       if (end <= offset) return false;
@@ -218,14 +218,17 @@ export class JetStreamOutputLog implements OutputLog {
   /**
    * Feeds the execution's lines, from the chunk after `fromSeq`, to `visit` until it returns
    * true or the chunks run out. Batches grow from 2 messages, so a small page costs one request.
+   * `fromFirstByte`: a line the first chunk starts inside is given from there on (see
+   * {@link LineAssembler}); otherwise lines start at the next whole one.
    */
   async #scan(
     s: OutputSubjects,
     fromSeq: number,
+    fromFirstByte: boolean,
     signal: AbortSignal | undefined,
     visit: (line: StoredLine) => boolean,
   ): Promise<void> {
-    const assembler = new LineAssembler();
+    const assembler = new LineAssembler({ fromFirstByte });
     let seq = fromSeq;
     let want = 2;
     for (;;) {

@@ -49,20 +49,29 @@ export function decodeTail(m: { seq: number; header?: MsgHdrs } | null): Tail {
 
 /**
  * Turns consecutive chunks back into whole lines. A first chunk that starts mid-line has that
- * line's beginning elsewhere: its remainder is skipped, and lines come from the next one on.
+ * line's beginning elsewhere: its remainder is skipped, and lines come from the next one on;
+ * with `fromFirstByte`, the remainder is given as that line from the chunk's first byte on
+ * (`start` = the chunk's offset), which is all a byte page needs: a page inside a long line does
+ * not read the line's beginning (only on to its end, where its level is stored).
  */
 export class LineAssembler {
+  readonly #fromFirstByte: boolean;
   #next: number | undefined;
   #skipping = false;
   #line = 0;
   #lineStart = 0;
   #parts: Uint8Array[] = [];
 
+  constructor(opts: { fromFirstByte?: boolean } = {}) {
+    this.#fromFirstByte = opts.fromFirstByte ?? false;
+  }
+
   push(chunk: Chunk): StoredLine[] {
     if (this.#next === undefined) {
-      this.#skipping = chunk.lineStart < chunk.byte;
+      const midLine = chunk.lineStart < chunk.byte;
+      this.#skipping = midLine && !this.#fromFirstByte;
       this.#line = chunk.line;
-      this.#lineStart = chunk.lineStart;
+      this.#lineStart = midLine && this.#fromFirstByte ? chunk.byte : chunk.lineStart;
     } else if (chunk.byte !== this.#next) {
       // Chunks of one execution are contiguous unless it was deleted and written again meanwhile.
       throw malformed(`chunk ${chunk.seq} starts at byte ${chunk.byte}, expected ${this.#next}`);

@@ -45,10 +45,11 @@ export interface OutputWriterOptions {
 /**
  * Console records as stored lines: split at newlines (a line must not contain its terminator,
  * or line and byte coordinates disagree), made well-formed (lone surrogates would not survive
- * UTF-8, so count what is stored). Refuses the whole append when one line is too long to store.
+ * UTF-8, so count what is stored). Refuses the whole append when one line is longer than
+ * `maxLine` bytes (`maxLineBytes` of the layout).
  * @throws MCPV8_ERR_INPUT_INVALID
  */
-export function toUnits(lines: readonly OutputLine[], layout: OutputLayout): Unit[] {
+export function toUnits(lines: readonly OutputLine[], maxLine: number): Unit[] {
   const units: Unit[] = [];
   for (const line of lines) {
     if (!VALID_LEVELS.has(line.level)) {
@@ -56,9 +57,9 @@ export function toUnits(lines: readonly OutputLine[], layout: OutputLayout): Uni
     }
     for (const text of line.text.toWellFormed().split('\n')) {
       const unit: Unit = { level: line.level, bytes: Buffer.from(text, 'utf8') };
-      if (unitsPerBatch([unit], 0, layout) === 0) {
+      if (unit.bytes.length > maxLine) {
         throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [
-          `an output line of ${unit.bytes.length} bytes is longer than the output log stores (${layout.batchBytes - 1})`,
+          `an output line of ${unit.bytes.length} bytes is longer than the output log stores (${maxLine})`,
         ]);
       }
       units.push(unit);

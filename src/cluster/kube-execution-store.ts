@@ -46,13 +46,18 @@ import {
   statusOf,
 } from './execution-resource.ts';
 import { mergePatch } from './kube-request.ts';
-import { PageFill, assertListLimit } from '../core/list-page.ts';
+import { LIST_PAGE_MAX_BYTES, PageFill, assertListLimit } from '../core/list-page.ts';
 
 export { LIST_LIMIT_MAX } from '../core/list-page.ts';
 /** Objects per list request when only metadata is read (a few hundred bytes each). */
 const METADATA_CHUNK = 500;
 /** Objects per list request when full objects are read (the spec holds up to 256 Ki of code). */
 const OBJECT_CHUNK = 100;
+/**
+ * Objects of a page read first (an object holds up to ~1 MiB); later groups are sized by the
+ * bytes of those read so far.
+ */
+const FIRST_GROUP = 20;
 /** Conflicting writes a transition re-reads through before giving up. */
 const MAX_ATTEMPTS = 8;
 
@@ -200,14 +205,43 @@ export class KubeExecutionStore implements ExecutionStore {
     const page = keys.slice(0, limit);
     if (page.length === 0) return { items: [] };
 
-    // Step 2: the full objects of the page, through one window of creation times.
-    const wanted = new Set(page.map((k) => k.id));
+    // Step 2: the full objects of the page, newest first, in groups each read through one window
+    // of creation times, until the page holds LIST_PAGE_MAX_BYTES: what is read stays near the
+    // page's bytes, however large the objects. Labels lag status for a moment after a
+    // transition: status decides. A page that stops at its bytes ends at the last record it kept.
+    const fill = new PageFill<ListKey>(limit);
+    const items: ExecutionRecord[] = [];
+    let bytes = 0;
+    for (let from = 0, size = FIRST_GROUP; from < page.length; from += size) {
+      if (from > 0) size = nextGroupSize(bytes, items.length);
+      const group = page.slice(from, from + size);
+      const found = await this.#objects(namespace, phase, group, signal);
+      for (const key of group) {
+        const r = found.get(key.id);
+        if (r === undefined || (status !== undefined && r.status !== status)) continue;
+        const recordBytes = Buffer.byteLength(JSON.stringify(r));
+        if (!fill.add(key, recordBytes)) return { items, nextCursor: encodeCursor(fill.items.at(-1)!) };
+        items.push(r);
+        bytes += recordBytes;
+      }
+    }
+    return keys.length > limit ? { items, nextCursor: encodeCursor(page.at(-1)!) } : { items };
+  }
+
+  /** The records of `keys` (newest first), by id, read through one window of creation times. */
+  async #objects(
+    namespace: string,
+    phase: string | undefined,
+    keys: readonly ListKey[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, ExecutionRecord>> {
+    const wanted = new Set(keys.map((k) => k.id));
     const found = new Map<string, ExecutionRecord>();
     await scan<Execution>(
       (req) => this.#api.list(req, signal),
       {
         namespace,
-        labelSelector: selector(phase, createdAtOrAfter(page.at(-1)!.ms), createdAtOrBefore(page[0]!.ms)),
+        labelSelector: selector(phase, createdAtOrAfter(keys.at(-1)!.ms), createdAtOrBefore(keys[0]!.ms)),
         limit: OBJECT_CHUNK,
       },
       (items) => {
@@ -217,18 +251,7 @@ export class KubeExecutionStore implements ExecutionStore {
         }
       },
     );
-    // Labels lag status for a moment after a transition: status decides. A page also stops at
-    // the bytes it may carry; the cursor is then the last record it kept.
-    const fill = new PageFill<ListKey>(limit);
-    const items: ExecutionRecord[] = [];
-    for (const key of page) {
-      const r = found.get(key.id);
-      if (r === undefined || (status !== undefined && r.status !== status)) continue;
-      if (!fill.add(key, JSON.stringify(r).length)) break;
-      items.push(r);
-    }
-    if (fill.more) return { items, nextCursor: encodeCursor(fill.items.at(-1)!) };
-    return keys.length > limit ? { items, nextCursor: encodeCursor(page.at(-1)!) } : { items };
+    return found;
   }
 
   async listUnfinished(signal?: AbortSignal): Promise<ExecutionRecord[]> {
@@ -325,4 +348,11 @@ function isDnsLabel(s: string): boolean {
 
 function now(): string {
   return new Date().toISOString();
+}
+
+/** Objects to read next: about what fills the rest of the page, going by those kept so far. */
+function nextGroupSize(bytes: number, kept: number): number {
+  if (kept === 0) return OBJECT_CHUNK;
+  const fit = Math.ceil(Math.max(0, LIST_PAGE_MAX_BYTES - bytes) / (bytes / kept)) + 1;
+  return Math.max(1, Math.min(OBJECT_CHUNK, fit));
 }

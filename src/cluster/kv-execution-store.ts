@@ -4,13 +4,15 @@
  *
  * Keys (`<ns>` is the namespace as a {@link subjectToken}, `<id>` the id as a {@link kvNameToken},
  * `<hour>` the creation hour in hours since the epoch, `<ms>` the creation time in epoch ms):
- *   r.<ns>.<id>                the record, JSON
+ *   r.<ns>.<id>                the record, JSON; or, for a record larger than one message may
+ *                              be, the head of its parts (see kv-record-parts.ts)
+ *   p.<ns>.<id>.<write>.<k>    the parts of a large record, written and purged with its head
  *   t.<ns>.<hour>.<ms>.<id>    list index entry, empty; written with the record, never changed
  *                              (creation time never changes), removed with it
  *   h.<ns>.<hour>              marker: the namespace has index entries in this hour
  *   u.<ns>.<id>                the record is unfinished (queued or running)
  *
- * A create is one atomic batch (index entry, hour marker, unfinished mark, then the record
+ * A create is one atomic batch (index entry, hour marker, unfinished mark, parts, then the record
  * expecting no previous value), so a duplicate id stores nothing and a crash never leaves a
  * record that lists cannot see. A transition is compare-and-set on the record's revision, in
  * the same batch as the removal of its unfinished mark when it ends; a lost race re-reads the
@@ -19,9 +21,11 @@
  * Costs: get = 1 KV get; transition = 1 get + 1 batch per attempt; a page of `limit` = 1 key
  * listing of the namespace's hour markers (≤ one per hour that has records, so bounded by the
  * retention), then per hour visited from the cursor backwards 1 key listing of that hour's index
- * entries and ⌈n/256⌉ direct batch gets of their records until `limit + 1` match. Unfiltered, a
- * page reads about `limit` records plus the rest of one hour's keys; with a status filter it
- * reads the records of every hour it crosses until enough match. listUnfinished = 1 key listing
+ * entries and ⌈n/256⌉ direct batch gets of their records (or heads) until `limit + 1` match or
+ * the page holds LIST_PAGE_MAX_BYTES, plus 1 direct get of the parts of each large record it
+ * keeps. Unfiltered, a page reads about `limit` records plus the rest of one hour's keys; with a
+ * status filter it reads the records of every hour it crosses until enough match. Memory stays
+ * within the page's bytes and one window of 256 small records. listUnfinished = 1 key listing
  * of `u.>` + the unfinished records; deleteCompletedBefore = the hours before the cut-off.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -44,6 +48,14 @@ import {
   type BatchMessage,
 } from './jetstream-batch.ts';
 import { listKeys, openBucket, type KvBucketOptions, type OpenBucket } from './kv-bucket.ts';
+import {
+  RecordLayout,
+  decodeHead,
+  readHeads,
+  readParts,
+  type EncodedRecord,
+  type StoredHead,
+} from './kv-record-parts.ts';
 import { decodeKvNameToken, kvNameToken, subjectToken } from './nats-tokens.ts';
 
 export interface KvExecutionStoreOptions extends KvBucketOptions {
@@ -56,24 +68,36 @@ const HOUR_MS = 3_600_000;
 const READ_WINDOW = 256;
 /** A transition gives up after losing this many races in a row. */
 const MAX_ATTEMPTS = 100;
+/** Reads of a large record whose parts a concurrent write replaced each time, before giving up. */
+const MAX_PART_READS = 5;
 const DEL = Object.freeze({ 'KV-Operation': 'DEL' });
 
 type Patch = Parameters<ExecutionStore['transition']>[3];
+
+/** A record as read, with what a compare-and-set and the clean-up after a write need. */
+interface ReadRecord {
+  record: ExecutionRecord;
+  revision: number;
+  /** The write token of its parts, when it has some. */
+  write?: string;
+}
 
 /** {@link ExecutionStore} on a JetStream KV bucket; create with {@link KvExecutionStore.open}. */
 export class KvExecutionStore implements ExecutionStore {
   readonly #b: OpenBucket;
   readonly #timeoutMs: number;
+  readonly #layout: RecordLayout;
 
   /** Opens (or creates) the bucket and enables atomic batches on its stream. */
   static async open(nc: NatsConnection, opts: KvExecutionStoreOptions = {}): Promise<KvExecutionStore> {
     const bucket = await openBucket(nc, opts.bucket ?? 'MCPV8_EXECUTIONS', { ...opts, atomic: true });
-    return new KvExecutionStore(bucket, opts.timeoutMs ?? 10_000);
+    return new KvExecutionStore(bucket, opts.timeoutMs ?? 10_000, nc.info?.max_payload ?? 1 << 20);
   }
 
-  private constructor(bucket: OpenBucket, timeoutMs: number) {
+  private constructor(bucket: OpenBucket, timeoutMs: number, maxPayload: number) {
     this.#b = bucket;
     this.#timeoutMs = timeoutMs;
+    this.#layout = new RecordLayout(maxPayload);
   }
 
   async create(record: ExecutionRecord, signal?: AbortSignal): Promise<void> {
@@ -81,21 +105,22 @@ export class KvExecutionStore implements ExecutionStore {
     const ms = createdMs(record);
     const ns = nsToken(record.namespace);
     const id = idToken(record.id);
-    const body = JSON.stringify(record);
+    const stored = this.#encode(ns, id, record);
     const messages: BatchMessage[] = [
       { subject: this.#b.subject(`t.${ns}.${hourOf(ms)}.${ms}.${id}`) },
       { subject: this.#b.subject(`h.${ns}.${hourOf(ms)}`) },
       ...(TERMINAL_STATUSES.has(record.status) ? [] : [{ subject: this.#b.subject(`u.${ns}.${id}`) }]),
+      ...stored.parts,
       {
         subject: this.#b.subject(`r.${ns}.${id}`),
-        payload: Buffer.from(body),
+        payload: Buffer.from(stored.head),
         headers: { 'Nats-Expected-Last-Subject-Sequence': '0' },
       },
     ];
     const landed = await this.#commit(messages, async () => {
       // An attempt whose answer was lost may have stored this very record.
       const e = await this.#b.kv.get(`r.${ns}.${id}`);
-      return e?.operation === 'PUT' && e.string() === body;
+      return e?.operation === 'PUT' && e.string() === stored.head;
     });
     if (!landed) throw new Mcpv8Error('MCPV8_ERR_INPUT_INVALID', [`execution ${record.id} already exists`]);
   }
@@ -121,21 +146,28 @@ export class KvExecutionStore implements ExecutionStore {
       if (sameJson(next, current.record)) return current.record;
       const ns = nsToken(namespace);
       const key = idToken(id);
-      const body = JSON.stringify(next);
+      const stored = this.#encode(ns, key, next);
       const ends = TERMINAL_STATUSES.has(next.status) && !TERMINAL_STATUSES.has(current.record.status);
       const messages: BatchMessage[] = [
         ...(ends ? [{ subject: this.#b.subject(`u.${ns}.${key}`), headers: DEL }] : []),
+        ...stored.parts,
         {
           subject: this.#b.subject(`r.${ns}.${key}`),
-          payload: Buffer.from(body),
+          payload: Buffer.from(stored.head),
           headers: { 'Nats-Expected-Last-Subject-Sequence': String(current.revision) },
         },
       ];
       const landed = await this.#commit(messages, async () => {
         const e = await this.#b.kv.get(`r.${ns}.${key}`);
-        return e?.operation === 'PUT' && e.string() === body;
+        return e?.operation === 'PUT' && e.string() === stored.head;
       });
-      if (landed) return next;
+      if (landed) {
+        // The replaced version's parts: nobody reads them any more (a reader holding the old
+        // head reads again). Left behind by a crash, they go with the record.
+        if (current.write !== undefined)
+          await this.#purge([`p.${ns}.${key}.${current.write}.>`]).catch(() => undefined);
+        return next;
+      }
       if (attempt >= MAX_ATTEMPTS) {
         throw new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', [
           `changing execution ${id} lost ${MAX_ATTEMPTS} races with other writers`,
@@ -155,30 +187,35 @@ export class KvExecutionStore implements ExecutionStore {
       .map((k) => Number(k.slice(k.lastIndexOf('.') + 1)))
       .filter((h) => Number.isSafeInteger(h) && (after === undefined || h <= hourOf(after.ms)))
       .sort((a, b) => b - a);
-    const items: ExecutionRecord[] = [];
-    for (const hour of hours) {
+    // Records in order until `limit + 1` match or the page's bytes are full; the parts of a
+    // large record are read only once the page keeps it.
+    const fill = new PageFill<{ key: ListKey; head: StoredHead }>(limit);
+    fill: for (const hour of hours) {
       signal?.throwIfAborted();
       const keys = (await this.#indexOfHour(ns, hour))
         .filter((k) => after === undefined || compareNewestFirst(after, k) < 0)
         .sort(compareNewestFirst);
-      for (let i = 0; i < keys.length && items.length <= limit; i += READ_WINDOW) {
+      for (let i = 0; i < keys.length; i += READ_WINDOW) {
         const window = keys.slice(i, i + READ_WINDOW);
-        const found = await this.#records(window.map((k) => `r.${ns}.${idToken(k.id)}`));
-        for (const k of window) {
-          const r = found.get(k.id);
+        const heads = await readHeads(
+          this.#b,
+          window.map((k) => `r.${ns}.${idToken(k.id)}`),
+        );
+        for (const key of window) {
+          const head = heads.get(`r.${ns}.${idToken(key.id)}`);
           // Missing: deleted after the listing.
-          if (r !== undefined && (status === undefined || r.status === status) && items.length <= limit)
-            items.push(r);
+          if (head === undefined || (status !== undefined && head.status !== status)) continue;
+          if (!fill.add({ key, head }, head.bytes)) break fill;
         }
       }
-      if (items.length > limit) break;
     }
-    // `limit` records at most, and no more bytes than a page may carry.
-    const fill = new PageFill<ExecutionRecord>(limit);
-    for (const r of items) if (!fill.add(r, JSON.stringify(r).length)) break;
+    const items: ExecutionRecord[] = [];
+    for (const { head } of fill.items) {
+      const record = await this.#resolve(ns, head);
+      if (record !== undefined) items.push(record);
+    }
     const last = fill.items.at(-1);
-    if (!fill.more || last === undefined) return { items: fill.items };
-    return { items: fill.items, nextCursor: encodeCursor({ ms: createdMs(last), id: last.id }) };
+    return fill.more && last !== undefined ? { items, nextCursor: encodeCursor(last.key) } : { items };
   }
 
   async listUnfinished(signal?: AbortSignal): Promise<ExecutionRecord[]> {
@@ -186,9 +223,18 @@ export class KvExecutionStore implements ExecutionStore {
     const keys = await listKeys(this.#b.kv, 'u.>');
     const records: ExecutionRecord[] = [];
     for (let i = 0; i < keys.length; i += READ_WINDOW) {
-      const found = await this.#records(keys.slice(i, i + READ_WINDOW).map((k) => `r.${k.slice(2)}`));
-      // A mark can outlive its record's end by a crash between writes; the status decides.
-      for (const r of found.values()) if (!TERMINAL_STATUSES.has(r.status)) records.push(r);
+      const window = keys.slice(i, i + READ_WINDOW);
+      const heads = await readHeads(
+        this.#b,
+        window.map((k) => `r.${k.slice(2)}`),
+      );
+      for (const k of window) {
+        const head = heads.get(`r.${k.slice(2)}`);
+        // A mark can outlive its record's end by a crash between writes; the status decides.
+        if (head === undefined || TERMINAL_STATUSES.has(head.status)) continue;
+        const record = await this.#resolve(k.split('.')[1]!, head);
+        if (record !== undefined && !TERMINAL_STATUSES.has(record.status)) records.push(record);
+      }
     }
     return records.sort((a, b) => -compareNewestFirst(keyOf(a), keyOf(b)));
   }
@@ -208,18 +254,27 @@ export class KvExecutionStore implements ExecutionStore {
       let left = keys.length;
       for (let i = 0; i < keys.length; i += READ_WINDOW) {
         const window = keys.slice(i, i + READ_WINDOW);
-        const found = await this.#records(window.map((k) => `r.${ns}.${idToken(k.id)}`));
+        const heads = await readHeads(
+          this.#b,
+          window.map((k) => `r.${ns}.${idToken(k.id)}`),
+        );
         for (const k of window) {
-          const r = found.get(k.id);
+          const id = idToken(k.id);
+          const head = heads.get(`r.${ns}.${id}`);
+          // Only a finished record may go: the parts of a large one are read only then.
+          const r =
+            head === undefined || !TERMINAL_STATUSES.has(head.status)
+              ? head?.record
+              : await this.#resolve(ns, head);
           const done =
             r !== undefined &&
             TERMINAL_STATUSES.has(r.status) &&
             r.completedAt !== undefined &&
             r.completedAt < before;
           // No record: a deletion stopped half-way; finish it.
-          if (r !== undefined && !done) continue;
-          await this.#purge([`r.${ns}.${idToken(k.id)}`, `u.${ns}.${idToken(k.id)}`]);
-          await this.#purge([`t.${ns}.${hour}.${k.ms}.${idToken(k.id)}`]);
+          if (head !== undefined && !done) continue;
+          await this.#purge([`r.${ns}.${id}`, `u.${ns}.${id}`, `p.${ns}.${id}.>`]);
+          await this.#purge([`t.${ns}.${hour}.${k.ms}.${id}`]);
           if (r !== undefined) deleted.push(r.id);
           left -= 1;
         }
@@ -232,13 +287,36 @@ export class KvExecutionStore implements ExecutionStore {
   }
 
   /** The record and its revision; undefined when missing. */
-  async #read(
-    namespace: string,
-    id: string,
-  ): Promise<{ record: ExecutionRecord; revision: number } | undefined> {
-    const e = await this.#b.kv.get(`r.${nsToken(namespace)}.${idToken(id)}`);
-    if (e === null || e.operation !== 'PUT') return undefined;
-    return { record: e.json<ExecutionRecord>(), revision: e.revision };
+  async #read(namespace: string, id: string): Promise<ReadRecord | undefined> {
+    return this.#readKey(nsToken(namespace), idToken(id));
+  }
+
+  /** {@link #read} by the tokens of the record's key. */
+  async #readKey(ns: string, id: string): Promise<ReadRecord | undefined> {
+    for (let attempt = 0; attempt < MAX_PART_READS; attempt++) {
+      const e = await this.#b.kv.get(`r.${ns}.${id}`);
+      if (e === null || e.operation !== 'PUT') return undefined;
+      const head = decodeHead(e.value);
+      if (head.parts === undefined) return { record: head.record!, revision: e.revision };
+      const record = await readParts(this.#b, ns, id, head.parts);
+      if (record !== undefined) return { record, revision: e.revision, write: head.parts.write };
+      // A write replaced the parts after the head was read: read the new head.
+    }
+    throw new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', [
+      `execution record ${decodeKvNameToken(id)} changed on every one of ${MAX_PART_READS} reads`,
+    ]);
+  }
+
+  /** The record a head read in a listing stands for (read again if it changed meanwhile). */
+  async #resolve(ns: string, head: StoredHead): Promise<ExecutionRecord | undefined> {
+    if (head.parts === undefined) return head.record;
+    const id = idToken(head.id);
+    return (await readParts(this.#b, ns, id, head.parts)) ?? (await this.#readKey(ns, id))?.record;
+  }
+
+  /** A record's messages; its parts under `p.<ns>.<id>.<write>.<k>`. */
+  #encode(ns: string, id: string, record: ExecutionRecord): EncodedRecord {
+    return this.#layout.encode(record, (write, k) => this.#b.subject(`p.${ns}.${id}.${write}.${k}`));
   }
 
   /** The index entries of one hour of a namespace as sort keys. */
@@ -250,26 +328,6 @@ export class KvExecutionStore implements ExecutionStore {
       if (Number.isSafeInteger(ms) && parts[4]) keys.push({ ms, id: decodeKvNameToken(parts[4]) });
     }
     return keys;
-  }
-
-  /** The stored records under these keys, by id, in one request (missing ones left out). */
-  async #records(keys: readonly string[]): Promise<Map<string, ExecutionRecord>> {
-    const found = new Map<string, ExecutionRecord>();
-    if (keys.length === 0) return found;
-    try {
-      const it = await this.#b.jsm.direct.getLastMessagesFor(this.#b.stream, {
-        multi_last: keys.map((k) => this.#b.subject(k)),
-      });
-      for await (const m of it) {
-        if (m.data.length === 0) continue;
-        const r = m.json<ExecutionRecord>();
-        found.set(r.id, r);
-      }
-    } catch (err) {
-      // 404: none of these keys exists.
-      if ((err as { code?: number }).code !== 404) throw err;
-    }
-    return found;
   }
 
   /** Removes keys with their history (no tombstone left behind to accumulate). */

@@ -142,7 +142,8 @@ export class SqliteExecutionStore implements ExecutionStore {
     // Row by row, so a page of large records stops at the byte budget without reading the rest.
     const fill = new PageFill<Row>(limit);
     for (const row of this.#db.prepare(sql).iterate(...args, fetch) as Iterable<Row>) {
-      if (!fill.add(row, row.data.length)) break;
+      // UTF-8 bytes, as the page goes out, not characters (up to 3 bytes each).
+      if (!fill.add(row, Buffer.byteLength(row.data))) break;
     }
     const items = fill.items.map(toRecord);
     const last = items.at(-1);

@@ -5,6 +5,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ExecutionOutcome } from '../../src/core/api/execution.ts';
 import type { ExecutionRecord, ExecutionStore } from '../../src/core/execution-store.ts';
 import { LIST_PAGE_MAX_BYTES } from '../../src/core/list-page.ts';
+import { MAX_CELL_CHARS } from '../../src/runner/protocol.ts';
 
 /** The namespaces the suite uses, by logical name; a fixture maps each to a real one. */
 export const CONTRACT_NAMESPACES = ['default', 'other', 'ns-a', 'ns-b', 'ns-c', 'x'] as const;
@@ -25,6 +26,11 @@ export interface ExecutionStoreContractOptions {
    * store that keeps a summary (an Execution's status: bounded result, no stack) says what.
    */
   storedOutcome?: (record: ExecutionRecord) => ExecutionOutcome | undefined;
+  /**
+   * Longest code the store keeps, in characters (default: the largest cell a gateway takes). An
+   * Execution object keeps less (its CRD's bound), and refuses more at create.
+   */
+  maxCodeChars?: number;
 }
 
 const outcome = {
@@ -264,8 +270,12 @@ export function executionStoreContract(
 
       it('keeps a page within LIST_PAGE_MAX_BYTES however large its records, and pages through them', async () => {
         const { store, ns, record } = await setup();
-        const code = (i: number) => `${'x'.repeat(1 << 20)}${i}`;
-        for (let i = 0; i < 12; i++)
+        // Records as large as the store keeps, of 2-byte characters (the budget is UTF-8 bytes,
+        // not characters), and enough of them for at least two full pages.
+        const chars = Math.min(opts.maxCodeChars ?? MAX_CELL_CHARS, MAX_CELL_CHARS) - 8;
+        const count = Math.max(12, Math.ceil((2.5 * LIST_PAGE_MAX_BYTES) / (2 * chars)));
+        const code = (i: number) => `${'é'.repeat(chars)}${i}`;
+        for (let i = 0; i < count; i++)
           await store.create(record(`big-${i}`, { createdAt: ts(i), code: code(i) }));
         const seen: string[] = [];
         let cursor: string | undefined;
@@ -273,15 +283,20 @@ export function executionStoreContract(
         do {
           const page = await store.list({ namespace: ns(), limit: 1000, cursor });
           pages += 1;
-          const bytes = page.items.reduce((n, r) => n + JSON.stringify(r).length, 0);
+          const bytes = page.items.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)), 0);
           // The budget counts each record's stored JSON, a little smaller than the whole record.
           if (page.items.length > 1)
             expect(bytes).toBeLessThanOrEqual(LIST_PAGE_MAX_BYTES + 1024 * page.items.length);
           seen.push(...page.items.map((r) => r.id));
           cursor = page.nextCursor;
-        } while (cursor !== undefined && pages < 20);
-        expect(pages).toBeGreaterThan(1);
-        expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `big-${11 - i}`));
+        } while (cursor !== undefined && pages < 50);
+        expect(pages).toBeGreaterThan(2);
+        expect(seen).toEqual(Array.from({ length: count }, (_, i) => `big-${count - 1 - i}`));
+        // A status filter pages the same way.
+        const queued = await store.list({ namespace: ns(), status: 'queued', limit: 1000 });
+        expect(queued.items.length).toBeLessThan(count);
+        expect(queued.items.map((r) => r.id)).toEqual(seen.slice(0, queued.items.length));
+        expect(queued.nextCursor).toBeDefined();
       });
 
       it('validates limit and cursor', async () => {

@@ -71,8 +71,10 @@ outputLogContract('JetStreamOutputLog', async () => {
 });
 
 // Tiny chunks and dense marks: lines cut across chunks, chunks starting mid-line, marks on
-// every few lines and bytes, appends spread over several batches.
-const TINY = { chunkBytes: 64, chunkLines: 4, lineMarkEvery: 3, byteMarkEvery: 32 };
+// every few lines and bytes, appends spread over several batches. One line is one atomic batch
+// (at most 1000 messages), so chunks and marks this small still hold the contract's 64 KiB line
+// (maxLineBytes: 76,287 bytes); with 64-byte chunks and a mark every 32 bytes it would be 15,871.
+const TINY = { chunkBytes: 256, chunkLines: 4, lineMarkEvery: 3, byteMarkEvery: 192 };
 outputLogContract('JetStreamOutputLog (tiny chunks)', async () => {
   const opts = outputOptions({ stream: `${STREAM}_SMALL`, subjectPrefix: `${PREFIX}_small`, layout: TINY });
   return {
@@ -231,7 +233,17 @@ describe('JetStreamOutputLog on a shared server', () => {
       lineOffset: 2,
       nextLineOffset: 2,
     });
-    expect(inside.lines).toEqual([{ level: 'info', text: big, index: 2 }]);
+    // Only the part of the 3 MB line inside the 10-byte page.
+    expect(inside.lines).toEqual([{ level: 'info', text: 'éééé', index: 2 }]);
+    expect(inside.nextByteOffset).toBe(inside.byteOffset + 8);
+    // A page deep inside the long line starts reading at the chunk holding it (to the line's
+    // end, where its level is stored), not at the line's beginning 2 MB earlier: ~31 chunks of
+    // 32 KiB rather than ~92.
+    const before = log.readStats;
+    const deep = await log.read('big', { mode: 'bytes', offset: 5 + 3_000_001 + 2_000_000, limit: 10 });
+    expect(deep).toMatchObject({ text: 'ééééé', lineOffset: 2, nextLineOffset: 2 });
+    expect(deep.lines).toEqual([{ level: 'info', text: 'ééééé', index: 2 }]);
+    expect(log.readStats.messages - before.messages).toBeLessThan(40);
     // Refused whole: the short line before the long one is not stored either.
     await expect(log.append('big', lines('short', 'x'.repeat(5 * 1024 * 1024)))).rejects.toSatisfy((e) =>
       isMcpv8Error(e, 'MCPV8_ERR_INPUT_INVALID'),

@@ -13,6 +13,7 @@ import { crdPath } from '../../scripts/generate-crds.ts';
 import {
   API_VERSION,
   CRDS,
+  EXECUTION_CODE_MAX_CHARS,
   EXECUTION_RESULT_MAX_CHARS,
   type Execution,
 } from '../../src/api/v1alpha1/index.ts';
@@ -129,7 +130,8 @@ executionStoreContract(
     const store = new KubeExecutionStore({ kubeConfig: kc, namespaces: Object.values(names) });
     return { store, namespace: (l) => names[l]! };
   },
-  { storedOutcome },
+  // An Execution keeps a bounded result, and code up to its CRD's bound.
+  { storedOutcome, maxCodeChars: EXECUTION_CODE_MAX_CHARS },
 );
 
 describe('KubeExecutionStore on Execution objects', () => {

@@ -128,6 +128,57 @@ describe('KvExecutionStore on a shared server', () => {
       await dispose();
     }
   });
+
+  it('keeps records larger than one message: a cell of 1 Mi characters and a result near 1 MiB', async () => {
+    const { bucket, store, dispose } = await freshStore();
+    const jsm = await jetstreamManager(nc);
+    // Write tokens of the stored parts: `$KV.<bucket>.p.<ns>.<id>.<write>.<k>`.
+    const partWrites = async () => {
+      const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `$KV.${bucket}.p.>` });
+      return new Set(Object.keys(info.state.subjects ?? {}).map((s) => s.split('.')[5]));
+    };
+    try {
+      // 2 MiB of UTF-8; NATS carries at most 1 MiB in one message.
+      const r = record('large', { status: 'queued', code: `${'é'.repeat(1 << 20)}"\n` });
+      await store.create(r);
+      expect(await store.get('default', 'large')).toStrictEqual(r);
+      const other = await KvExecutionStore.open(await connection(), { bucket });
+      const startedAt = new Date().toISOString();
+      expect(
+        await other.transition('default', 'large', ['queued'], { status: 'running', startedAt }),
+      ).toMatchObject({ status: 'running', code: r.code });
+      expect((await store.listUnfinished()).map((u) => [u.id, u.code === r.code])).toEqual([['large', true]]);
+      const result = '"é\n'.repeat(250_000); // 1 MB, and more once escaped in JSON
+      const done = await store.transition('default', 'large', ['running'], {
+        status: 'completed',
+        completedAt: new Date().toISOString(),
+        outcome: {
+          status: 'completed',
+          result,
+          resultType: 'string',
+          effectiveHeapMb: 8,
+          durationMs: 1,
+          outputBytes: 0,
+          outputTruncated: false,
+        },
+      });
+      expect(done?.outcome?.result).toBe(result);
+      expect(await other.get('default', 'large')).toStrictEqual(done);
+      expect(await other.list({ namespace: 'default', limit: 10 })).toEqual({ items: [done] });
+      // Only the parts of the version the record holds are kept.
+      expect((await partWrites()).size).toBe(1);
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      expect(await other.deleteCompletedBefore(later)).toEqual(['large']);
+      expect(await store.get('default', 'large')).toBeUndefined();
+      expect((await partWrites()).size).toBe(0);
+      // Bounded all the same: refused with a stable code before anything is sent.
+      await expect(store.create(record('huge', { code: 'x'.repeat(33 << 20) }))).rejects.toMatchObject({
+        code: 'MCPV8_ERR_INPUT_INVALID',
+      });
+    } finally {
+      await dispose();
+    }
+  });
 });
 
 async function listUnfinishedIds(store: KvExecutionStore): Promise<string[]> {
