@@ -2,17 +2,11 @@
 // the one runner process that also holds a victim session's live heap, and after each of them the
 // runner is the same process (nothing was killed), the victim's next cell still sees its state,
 // and nothing of the host (paths, frames) reached the outcome.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESULT_MAX_BYTES, type ExecutionOutcome, type RunRequest } from '../../src/core/index.ts';
-import { ChildRunnerPool } from '../../src/local/child-runner-pool.ts';
-import { DirHeapStore } from '../../src/local/heap-store.ts';
+import { openOneRunner, type OneRunner } from './one-runner.ts';
 
-let dir = '';
-let pool: ChildRunnerPool;
-let seq = 0;
+let runner: OneRunner;
 let victimHeap = '';
 let victimCount = 0;
 let runnerPid = 0;
@@ -24,11 +18,7 @@ interface Ran {
 
 async function run(code: string, opts: Partial<RunRequest> = {}): Promise<Ran> {
   const output: string[] = [];
-  const outcome = await pool.run(
-    { executionId: `c${++seq}`, code, language: 'javascript', heapMb: 16, timeoutMs: 3000, ...opts },
-    (_level, text) => output.push(...text.split('\n')),
-    new AbortController().signal,
-  );
+  const outcome = await runner.run(code, opts, (_level, text) => output.push(...text.split('\n')));
   return { outcome, output };
 }
 
@@ -56,17 +46,12 @@ function expectNoHostLeak(ran: Ran): void {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'containment-'));
-  pool = new ChildRunnerPool({ runners: 1, heaps: new DirHeapStore(dir) });
-  await pool.whenReady();
-  runnerPid = pool.pids()[0]!;
+  runner = await openOneRunner({ timeoutMs: 3000 });
+  runnerPid = runner.pool.pids()[0]!;
   const { outcome } = await run('globalThis.count = 0; count', { persist: true });
   victimHeap = outcome.heap!;
 });
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => runner?.close());
 
 describe('a cell cannot forge its report', () => {
   it.each([
@@ -156,7 +141,7 @@ describe('a cell cannot forge its report', () => {
   });
 
   it('keeps the runner and the victim session after each of these', async () => {
-    expect(pool.pids()).toEqual([runnerPid]);
+    expect(runner.pool.pids()).toEqual([runnerPid]);
     await victimStep();
   });
 });
@@ -230,11 +215,11 @@ describe('floods stay inside the cell', () => {
       { timeoutMs: 20_000 },
     );
     expect(ran.outcome).toMatchObject({ status: 'failed', error: { reason: 'OutOfMemory' } });
-    expect(pool.pids()).toEqual([runnerPid]);
+    expect(runner.pool.pids()).toEqual([runnerPid]);
   });
 
   it('keeps the runner and the victim session after all of them', async () => {
-    expect(pool.pids()).toEqual([runnerPid]);
+    expect(runner.pool.pids()).toEqual([runnerPid]);
     await victimStep();
   });
 });

@@ -3,37 +3,20 @@
 // ~600 MB of it held by idle sessions, an innocent cell still has room, because the runner
 // evicted the least recently used sessions first instead of being killed over its RSS. An
 // evicted session loses nothing: its next cell replays its heap.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionOutcome, RunRequest } from '../../src/core/index.ts';
-import { ChildRunnerPool } from '../../src/local/child-runner-pool.ts';
-import { DirHeapStore } from '../../src/local/heap-store.ts';
+import { openOneRunner, type OneRunner } from './one-runner.ts';
 
-let pool: ChildRunnerPool;
-let dir = '';
-let seq = 0;
-
+// One runner with the default RSS cap (768 MiB) and as many live heaps as the server keeps by
+// default: every session below lives in the same process, and only memory bounds evict.
+let runner: OneRunner;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'live-memory-'));
-  // One runner with the default RSS cap (768 MiB) and as many live heaps as the server keeps by
-  // default: every session below lives in the same process, and only memory bounds evict.
-  pool = new ChildRunnerPool({ runners: 1, heaps: new DirHeapStore(dir), runner: { liveHeaps: 64 } });
-  await pool.whenReady();
+  runner = await openOneRunner({}, { runner: { liveHeaps: 64 } });
 });
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => runner?.close());
 
-function run(code: string, opts: Partial<RunRequest> = {}): Promise<ExecutionOutcome> {
-  return pool.run(
-    { executionId: `m${++seq}`, code, language: 'javascript', heapMb: 16, timeoutMs: 20_000, ...opts },
-    () => {},
-    new AbortController().signal,
-  );
-}
+const run = (code: string, opts: Partial<RunRequest> = {}): Promise<ExecutionOutcome> =>
+  runner.run(code, opts);
 
 // (module (memory 1600) (func (export "fill") …)): a 100 MB memory the module keeps to itself,
 // every page of it touched by wasm code; nothing in JavaScript can see or count it.
@@ -81,7 +64,7 @@ describe('memory live sessions hold outside their heaps', () => {
   ])(
     '%s: an innocent 40 MB cell completes, and evicted sessions resume',
     async (_name, sessions, heapMb, hold, read, expected = '7') => {
-      const pid = pool.pids()[0];
+      const pid = runner.pool.pids()[0];
       const heaps: string[] = [];
       for (let i = 0; i < sessions; i++) {
         // Each session its own heap: the same cell from the same start would be the same heap id.
@@ -91,8 +74,8 @@ describe('memory live sessions hold outside their heaps', () => {
       }
       const victim = await run(innocent, { heapMb: 64 });
       expect(victim, JSON.stringify(victim.error)).toMatchObject({ status: 'completed', result: '5000000' });
-      expect(pool.pids()).toEqual([pid]);
-      expect(pool.stats().restarts).toBe(0);
+      expect(runner.pool.pids()).toEqual([pid]);
+      expect(runner.pool.stats().restarts).toBe(0);
       // The oldest session was evicted: its next cell replays it, memory and all.
       const resumed = await run(read, { persist: true, heapMb, heap: heaps[0] });
       expect(resumed, JSON.stringify(resumed.error)).toMatchObject({ status: 'completed', result: expected });

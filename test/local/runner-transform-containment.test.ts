@@ -2,43 +2,26 @@
 // TypeScript cell that breaks Node's WebAssembly type stripper, or JavaScript nested deeper than
 // any parser copes with, fails alone with a clear reason; every later cell on that runner, from
 // any caller, transforms and runs, stateless or replayed from a heap.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionOutcome, RunRequest } from '../../src/core/index.ts';
-import { ChildRunnerPool } from '../../src/local/child-runner-pool.ts';
-import { DirHeapStore } from '../../src/local/heap-store.ts';
+import { openOneRunner, type OneRunner } from './one-runner.ts';
 
-let pool: ChildRunnerPool;
-let dir = '';
-let seq = 0;
-
+// One runner: every cell below shares the process the hostile ones ran in.
+let runner: OneRunner;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'transform-containment-'));
-  // One runner: every cell below shares the process the hostile ones ran in.
-  pool = new ChildRunnerPool({ runners: 1, heaps: new DirHeapStore(dir) });
-  await pool.whenReady();
+  runner = await openOneRunner({ language: 'typescript' });
 });
-afterAll(async () => {
-  await pool?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => runner?.close());
 
-function run(code: string, opts: Partial<RunRequest> = {}): Promise<ExecutionOutcome> {
-  return pool.run(
-    { executionId: `x${++seq}`, code, language: 'typescript', heapMb: 16, timeoutMs: 20_000, ...opts },
-    () => {},
-    new AbortController().signal,
-  );
-}
+const run = (code: string, opts: Partial<RunRequest> = {}): Promise<ExecutionOutcome> =>
+  runner.run(code, opts);
 
 const deepGeneric = `let x: ${'Array<'.repeat(30_000)}number${'>'.repeat(30_000)} = [];\nx`;
 const hostPaths = /\/work\/|\/home\/|node_modules|node:internal|runner-process|\.ts:\d+:\d+\)/;
 
 describe('a cell transform that fails', () => {
   it('a 30,000-deep generic type fails alone, and every later TypeScript cell still runs', async () => {
-    const pid = pool.pids()[0];
+    const pid = runner.pool.pids()[0];
     const bad = await run(deepGeneric);
     expect(bad.status).toBe('failed');
     expect(bad.error?.reason).toBe('SyntaxError');
@@ -49,7 +32,7 @@ describe('a cell transform that fails', () => {
     for (const opts of [{}, { heapMb: 8 }, { persist: true }]) {
       expect(await run(cell, opts)).toMatchObject({ status: 'completed', result: '42' });
     }
-    expect(pool.pids()).toEqual([pid]);
+    expect(runner.pool.pids()).toEqual([pid]);
   });
 
   it('twice in a row, interleaved with good cells, never poisons the runner', async () => {
@@ -67,7 +50,7 @@ describe('a cell transform that fails', () => {
     ['( nested 200,000 deep', `${'('.repeat(200_000)}1${')'.repeat(200_000)}`],
     ['blocks nested 50,000 deep', `${'{'.repeat(50_000)}${'}'.repeat(50_000)}`],
   ])('JavaScript %s is a syntax error, not a crash', async (_name, code) => {
-    const pid = pool.pids()[0];
+    const pid = runner.pool.pids()[0];
     const out = await run(code, { language: 'javascript' });
     expect(out.status).toBe('failed');
     expect(out.error?.reason).toBe('SyntaxError');
@@ -75,18 +58,18 @@ describe('a cell transform that fails', () => {
       status: 'completed',
       result: '2',
     });
-    expect(pool.pids()).toEqual([pid]);
+    expect(runner.pool.pids()).toEqual([pid]);
   });
 
   it('a session of TypeScript cells still replays after the stripper broke on the runner', async () => {
     const first = await run('var total: number = 1;', { persist: true });
     expect(first.status).toBe('completed');
     expect((await run(deepGeneric)).status).toBe('failed');
-    const old = pool.pids();
+    const old = runner.pool.pids();
     // Kill the runner so the next cell must replay the TypeScript chain in a fresh process,
     // and break the stripper there too before the replay.
     process.kill(old[0]!, 'SIGKILL');
-    while (pool.pids().some((p) => old.includes(p)) || pool.stats().ready < 1) {
+    while (runner.pool.pids().some((p) => old.includes(p)) || runner.pool.stats().ready < 1) {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect((await run(deepGeneric)).status).toBe('failed');
