@@ -65,6 +65,12 @@ export function linePage(rows: readonly StoredLine[], tail: OutputTail): OutputP
   };
 }
 
+/**
+ * Most lines one page carries, in either mode: a byte page of short lines stops early (at a line
+ * end) rather than build a response of a million tiny records.
+ */
+export const PAGE_MAX_LINES = 10_000;
+
 /** Longest UTF-8 sequence: a byte page may be widened by this much to keep characters whole. */
 export const MAX_CHAR_BYTES = 4;
 
@@ -95,6 +101,11 @@ export function bytePage(
     end = start + 1;
     while (inside(end)) end += 1;
   }
+  // At most PAGE_MAX_LINES lines: the page then ends where its last line does (a stored line
+  // end is a character boundary). A store may fetch no more rows than that, plus one.
+  const firstRow = rows.findIndex((r) => start < lineEnd(r));
+  const lastAllowed = firstRow < 0 ? undefined : rows[firstRow + PAGE_MAX_LINES - 1];
+  if (lastAllowed !== undefined && lineEnd(lastAllowed) < end) end = lineEnd(lastAllowed);
 
   const lines: OutputPage['lines'] = [];
   let lineOffset = tail.lines;

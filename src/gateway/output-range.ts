@@ -2,9 +2,10 @@
  * Turns the output paging arguments of a call (line mode: line_offset + line_limit; byte mode:
  * byte_offset + byte_limit) into an OutputRange, with errors an agent can act on.
  */
-import { Mcpv8Error, type OutputRange } from '../core/index.ts';
+import { Mcpv8Error, PAGE_MAX_LINES, type OutputRange } from '../core/index.ts';
 
-export const MAX_LINE_LIMIT = 10_000;
+/** Most lines a page carries (also what ends a byte page of short lines early). */
+export const MAX_LINE_LIMIT = PAGE_MAX_LINES;
 export const MAX_BYTE_LIMIT = 1 << 20;
 export const DEFAULT_LINE_LIMIT = 100;
 

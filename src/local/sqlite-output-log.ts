@@ -8,6 +8,7 @@ import type { OutputLine, OutputLog, OutputPage, OutputRange } from '../core/exe
 import {
   assertOutputRange,
   bytePage,
+  PAGE_MAX_LINES,
   emptyPage,
   fetchEnd,
   linePage,
@@ -31,7 +32,7 @@ export const OUTPUT_LOG_QUERIES = Object.freeze({
   lineAtByte: `SELECT byte_start FROM output_lines
     WHERE execution_id = ? AND byte_start <= ? ORDER BY byte_start DESC LIMIT 1`,
   linesByByte: `SELECT line_index, byte_start, level, text FROM output_lines
-    WHERE execution_id = ? AND byte_start >= ? AND byte_start < ? ORDER BY byte_start`,
+    WHERE execution_id = ? AND byte_start >= ? AND byte_start < ? ORDER BY byte_start LIMIT ?`,
   delete: 'DELETE FROM output_lines WHERE execution_id = ?',
 });
 
@@ -131,7 +132,7 @@ export class SqliteOutputLog implements OutputLog {
     const last = fetchEnd(offset, limit, tail);
     const rows = this.#db
       .prepare(OUTPUT_LOG_QUERIES.linesByByte)
-      .all(executionId, startRow.byte_start, last + 1) as unknown as LineRow[];
+      .all(executionId, startRow.byte_start, last + 1, PAGE_MAX_LINES + 1) as unknown as LineRow[];
     return bytePage(rows.map(stored), offset, limit, tail);
   }
 

@@ -4,6 +4,7 @@
 // a second instance over the same storage, and large outputs.
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { OutputLine, OutputLog, OutputPage } from '../../src/core/execution-store.ts';
+import { PAGE_MAX_LINES } from '../../src/core/output-page.ts';
 
 export interface OutputLogHandle {
   log: OutputLog;
@@ -103,6 +104,21 @@ export function outputLogContract(name: string, open: () => Promise<OutputLogHan
     });
 
     describe('byte mode', () => {
+      it('carries at most PAGE_MAX_LINES lines, ending where the last of them does', async () => {
+        const many = Array.from({ length: PAGE_MAX_LINES + 5 }, () => '');
+        await log.append('e', lines(...many));
+        const first = await log.read('e', { mode: 'bytes', offset: 0, limit: 1 << 20 });
+        expect(first.lines).toHaveLength(PAGE_MAX_LINES);
+        expect(first).toMatchObject({
+          nextByteOffset: PAGE_MAX_LINES,
+          nextLineOffset: PAGE_MAX_LINES,
+          hasMore: true,
+        });
+        const rest = await log.read('e', { mode: 'bytes', offset: first.nextByteOffset, limit: 1 << 20 });
+        expect(rest.lines).toHaveLength(5);
+        expect(rest.hasMore).toBe(false);
+      });
+
       it('returns the requested bytes, ending before a character they would split', async () => {
         await log.append('e', lines('abc', 'dé'));
         const p = await log.read('e', { mode: 'bytes', offset: 2, limit: 4 });

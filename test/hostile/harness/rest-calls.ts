@@ -43,7 +43,10 @@ export async function execAndWait(
   return res.json as ExecutionView;
 }
 
-/** The whole output of an execution (paged by bytes, at most `maxPages` pages of 1 MiB). */
+/**
+ * The whole output of an execution, paged by bytes: a page holds at most 1 MiB or 10,000 lines,
+ * and an execution keeps at most 1 MiB and 100,000 lines, so 16 pages always reach its end.
+ */
 export async function readAllOutput(
   server: HostileServer,
   id: string,
@@ -51,7 +54,7 @@ export async function readAllOutput(
 ): Promise<{ text: string; pages: OutputPageView[] }> {
   const pages: OutputPageView[] = [];
   let offset = 0;
-  for (let i = 0; i < (opts.maxPages ?? 4); i++) {
+  for (let i = 0; i < (opts.maxPages ?? 16); i++) {
     const res = await server.request(
       'GET',
       `/api/executions/${id}/output?byte_offset=${offset}&byte_limit=${1 << 20}`,
