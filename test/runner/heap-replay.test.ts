@@ -7,6 +7,7 @@ import { replayChain, sortModules } from '../../src/runner/heap-replay.ts';
 import { LiveRecorder } from '../../src/runner/recorder.ts';
 import { DEFAULT_RUNNER_OPTIONS } from '../../src/runner/runner-process.ts';
 import { Sandbox } from '../../src/runner/sandbox/sandbox.ts';
+import { runCell } from './run-cell.ts';
 
 const sandboxes: Sandbox[] = [];
 afterEach(() => {
@@ -51,17 +52,8 @@ async function liveSession(cells: string[]) {
   return { chain, results, sandbox: s };
 }
 
-async function evalIn(s: Sandbox, code: string) {
-  return executeCell(
-    { code, language: 'javascript', timeoutMs: 5000 },
-    {
-      sandbox: s,
-      recorder: new LiveRecorder(),
-      signal: new AbortController().signal,
-      maxOutputBytes: 1 << 20,
-      onOutput: () => {},
-    },
-  );
+function evalIn(s: Sandbox, code: string) {
+  return runCell(s, code);
 }
 
 describe('replaying a heap chain', () => {

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { executeCell } from '../../src/runner/execute-cell.ts';
 import { LiveHeapCache } from '../../src/runner/live-heap-cache.ts';
-import { LiveRecorder } from '../../src/runner/recorder.ts';
 import { Sandbox } from '../../src/runner/sandbox/sandbox.ts';
+import { runCell } from './run-cell.ts';
 
 const OPTS = {
   heapMb: 8,
@@ -47,16 +46,7 @@ const MiB = 1024 * 1024;
 /** A sandbox in which `code` ran to completion (as a session's cell before its isolate is kept). */
 async function holding(code: string, heapMb = 8): Promise<Sandbox> {
   const sandbox = await Sandbox.create({ ...OPTS, heapMb, maxWasmPages: 4096 });
-  const outcome = await executeCell(
-    { code, language: 'javascript', timeoutMs: 10_000 },
-    {
-      sandbox,
-      recorder: new LiveRecorder(),
-      signal: new AbortController().signal,
-      maxOutputBytes: 1 << 20,
-      onOutput: () => {},
-    },
-  );
+  const outcome = await runCell(sandbox, code, { timeoutMs: 10_000 });
   expect(outcome.status, JSON.stringify(outcome.error)).toBe('completed');
   return sandbox;
 }

@@ -379,16 +379,13 @@ export function installPrelude(
       }
     },
     watch: (cell: unknown) => {
-      // The cell's async function, called here so its promise is watched from its first tick
-      // (else a throw before its first `await` is a rejection nobody handles yet); or, from an
-      // older transform, the promise itself.
-      let promise = cell;
-      if (typeof cell === 'function') {
-        try {
-          promise = apply(cell as () => unknown, undefined, []);
-        } catch (e) {
-          promise = PromiseReject(e);
-        }
+      // Called here so its promise is watched from its first tick (else a throw before its first
+      // `await` is a rejection nobody handles yet).
+      let promise: unknown;
+      try {
+        promise = apply(cell as () => unknown, undefined, []);
+      } catch (e) {
+        promise = PromiseReject(e);
       }
       void settle(promise, ++cellEpoch);
     },

@@ -3,10 +3,9 @@
 // bounded and without host frames.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecutionOutcome } from '../../../src/core/index.ts';
-import { executeCell } from '../../../src/runner/execute-cell.ts';
-import { LiveRecorder } from '../../../src/runner/recorder.ts';
 import type { HostCallHandler } from '../../../src/runner/sandbox/cell-run.ts';
 import { Sandbox } from '../../../src/runner/sandbox/sandbox.ts';
+import { runCell } from '../run-cell.ts';
 
 let sandbox: Sandbox | undefined;
 afterEach(() => sandbox?.dispose());
@@ -24,18 +23,8 @@ async function open(): Promise<Sandbox> {
   return sandbox;
 }
 
-async function runIn(s: Sandbox, code: string, hostCall?: HostCallHandler): Promise<ExecutionOutcome> {
-  return executeCell(
-    { code, language: 'javascript', timeoutMs: 5000 },
-    {
-      sandbox: s,
-      recorder: new LiveRecorder(),
-      signal: new AbortController().signal,
-      maxOutputBytes: 1 << 20,
-      onOutput: () => {},
-      ...(hostCall && { hostCall }),
-    },
-  );
+function runIn(s: Sandbox, code: string, hostCall?: HostCallHandler): Promise<ExecutionOutcome> {
+  return runCell(s, code, hostCall && { hostCall });
 }
 
 describe('a cell that ended early', () => {

@@ -3,9 +3,8 @@
 // steered by user code.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecutionOutcome } from '../../../src/core/index.ts';
-import { executeCell } from '../../../src/runner/execute-cell.ts';
-import { LiveRecorder } from '../../../src/runner/recorder.ts';
 import { Sandbox } from '../../../src/runner/sandbox/sandbox.ts';
+import { runCell } from '../run-cell.ts';
 
 const PAGES = 100;
 const PAGE = 65536;
@@ -23,16 +22,7 @@ async function run(code: string): Promise<ExecutionOutcome> {
     maxTimers: 100,
     maxWasmPages: PAGES,
   });
-  return executeCell(
-    { code, language: 'javascript', timeoutMs: 10_000 },
-    {
-      sandbox,
-      recorder: new LiveRecorder(),
-      signal: new AbortController().signal,
-      maxOutputBytes: 1 << 20,
-      onOutput: () => {},
-    },
-  );
+  return runCell(sandbox, code, { timeoutMs: 10_000 });
 }
 
 const capMessage = /may hold at most 100 pages/;
