@@ -46,7 +46,8 @@ function expectNoHostLeak(ran: Ran): void {
 }
 
 beforeAll(async () => {
-  runner = await openOneRunner({ timeoutMs: 3000 });
+  // Two cells at a time, so a bystander can run beside a hostile cell.
+  runner = await openOneRunner({ timeoutMs: 3000 }, { concurrencyPerRunner: 2 });
   runnerPid = runner.pool.pids()[0]!;
   const { outcome } = await run('globalThis.count = 0; count', { persist: true });
   victimHeap = outcome.heap!;
@@ -198,7 +199,7 @@ describe('floods stay inside the cell', () => {
     expect(ran.outcome.error?.reason).not.toMatch(/Runner/);
   });
 
-  it('memory a cell holds outside its heap stops that cell (OutOfMemory), not the runner', async () => {
+  it('memory a cell holds outside its heap stops that cell (OutOfMemory), not the runner nor a cell beside it', async () => {
     // (module (memory 1600) (func (export "fill") …)): 100 MB a module keeps to itself, touched
     // by wasm code; nothing in JavaScript can see it, so only the runner's resident size shows it.
     const own = [
@@ -208,6 +209,9 @@ describe('floods stay inside the cell', () => {
       0x00, 0x41, 0x80, 0x20, 0x6a, 0x21, 0x00, 0x20, 0x00, 0x41, 0x80, 0x80, 0x80, 0x32, 0x49, 0x0d, 0x00,
       0x0b, 0x0b,
     ];
+    // A cell of another caller waits on a timer beside it, using no CPU: the guard stops the
+    // cell that filled the memory, and this one completes.
+    const bystander = run(`await new Promise((r) => setTimeout(r, 4000)); 'alive'`, { timeoutMs: 20_000 });
     const ran = await run(
       `const mod = new WebAssembly.Module(new Uint8Array([${own.join(',')}]));
        const keep = [];
@@ -215,6 +219,7 @@ describe('floods stay inside the cell', () => {
       { timeoutMs: 20_000 },
     );
     expect(ran.outcome).toMatchObject({ status: 'failed', error: { reason: 'OutOfMemory' } });
+    expect((await bystander).outcome).toMatchObject({ status: 'completed', result: '"alive"' });
     expect(runner.pool.pids()).toEqual([runnerPid]);
   });
 
