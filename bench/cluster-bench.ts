@@ -32,8 +32,12 @@ const { values } = parseArgs({
     sequential: { type: 'string', default: '40' },
     concurrent: { type: 'string', default: '60' },
     gateway: { type: 'string', default: '20' },
+    // real: runner pods on a real node (needs root); fake: local processes of the fake kubelet.
+    node: { type: 'string', default: 'real' },
   },
 });
+if (values.node !== 'real' && values.node !== 'fake') throw new Error('--node is real or fake');
+const REAL_NODE = values.node === 'real';
 const N = Number(values.sequential);
 const M = Number(values.concurrent);
 const G = Number(values.gateway);
@@ -81,6 +85,7 @@ const bench = await startBenchCluster({
   replicas: REPLICAS,
   executionsPerPod: 1,
   tenants: 1,
+  realNode: REAL_NODE,
 });
 const { services, cluster } = bench;
 const kube = services.kube!;
@@ -183,8 +188,19 @@ async function waitDone(names: string[], timeoutMs = 300_000): Promise<void> {
     await sleep(1);
   }
   const failed = names.filter((n) => finalPhase(n) !== 'Succeeded');
-  if (failed.length)
-    throw new Error(`not Succeeded: ${failed.map((n) => `${n}=${finalPhase(n)}`).join(', ')}`);
+  if (failed.length) {
+    const why = await Promise.all(
+      failed.map(async (n) => {
+        const e = await kubeApi<{ status?: { error?: unknown; runner?: unknown } }>(
+          kube,
+          'GET',
+          `/apis/mcpv8.dev/v1alpha1/namespaces/${ns}/executions/${n}`,
+        );
+        return `${n}=${finalPhase(n)} ${JSON.stringify(e.body.status?.error)} on ${JSON.stringify(e.body.status?.runner)}`;
+      }),
+    );
+    throw new Error(`not Succeeded: ${why.join(', ')}`);
+  }
 }
 
 /** `count` Executions one after the other; `perExecution`: the pod of each is used up. */
@@ -321,6 +337,7 @@ try {
   const tpPooled = await throughput(M);
 
   report = renderClusterReport({
+    realNode: REAL_NODE,
     replicas: REPLICAS,
     counts: { sequential: N, gateway: G, concurrent: M },
     load: [loadBefore, loadavg()[0]!],

@@ -31,6 +31,8 @@ export interface Throughput {
 }
 
 export interface ClusterBenchResult {
+  /** Runner pods on a real node (else the fake kubelet's local processes). */
+  realNode: boolean;
   replicas: number;
   counts: { sequential: number; gateway: number; concurrent: number };
   /** 1-minute load average at the start and at the end. */
@@ -72,7 +74,7 @@ export function renderClusterReport(r: ClusterBenchResult): string {
 Machine: ${cores} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.
 Command: \`npm run bench:cluster\` (sequential=${N}, gateway=${G}, concurrent=${M}). Harness deployment: chart on
 the harness kube-apiserver, 2 controllers (Lease), gateway, RunnerPool \`default\` with ${REPLICAS} replicas, each runner
-pod a local \`mcp-v8 runner\` process started by the fake kubelet; NATS JetStream and MinIO real. Everything,
+${r.realNode ? 'pod a real container of the runner image built from Dockerfile.runner, run by a real kubelet through containerd and runc\n(test/harness/node/)' : 'pod a local `mcp-v8 runner` process started by the fake kubelet'}; NATS JetStream and the S3 server real. Everything,
 the API server and etcd included, shares this machine's ${cores} cores; 1-minute load average
 ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end (other work on the machine is not excluded).
 Times are measured on the client clock: create = just before the server-side-apply request; phases = the

@@ -14,6 +14,7 @@ import {
   type ClusterDeployment,
 } from '../test/harness/cluster-deployment.ts';
 import { kubeApi } from '../test/harness/kube-api.ts';
+import { startRealNodeEnv } from '../test/harness/node/real-node-env.ts';
 import {
   isRunAlive,
   readRuns,
@@ -31,6 +32,11 @@ export interface BenchClusterOptions {
   executionsPerPod: number;
   /** Tenant namespaces (default 1). */
   tenants?: number;
+  /**
+   * Run the runner pods on a real node (containerd + runc + kubelet, images built from the
+   * Dockerfiles; needs root) instead of as local processes of the fake kubelet.
+   */
+  realNode?: boolean;
 }
 
 export interface BenchCluster {
@@ -49,10 +55,16 @@ export interface BenchCluster {
 }
 
 export async function startBenchCluster(opts: BenchClusterOptions): Promise<BenchCluster> {
-  const reused = readRuns().find(
-    (r) => isRunAlive(r) && r.endpoints.nats && r.endpoints.s3 && r.endpoints.kube,
-  );
-  const run = reused ?? (await startServices(`${opts.id}-${process.pid}`, ['nats', 's3', 'kube']));
+  const node = opts.realNode ? await startRealNodeEnv(`${opts.id}-${process.pid}`) : undefined;
+  const reused = node
+    ? undefined
+    : readRuns().find((r) => isRunAlive(r) && r.endpoints.nats && r.endpoints.s3 && r.endpoints.kube);
+  const run =
+    node?.run ?? reused ?? (await startServices(`${opts.id}-${process.pid}`, ['nats', 's3', 'kube']));
+  const stopOwn = async () => {
+    if (node) await node.stop();
+    else if (!reused) await stopRun(run);
+  };
   let cluster: ClusterDeployment;
   try {
     cluster = await startClusterDeployment({
@@ -60,9 +72,10 @@ export async function startBenchCluster(opts: BenchClusterOptions): Promise<Benc
       replicas: opts.replicas,
       executionsPerPod: opts.executionsPerPod,
       tenants: opts.tenants ?? 1,
+      ...(node && { runnerImage: node.node.images.runner.name }),
     });
   } catch (err) {
-    if (!reused) await stopRun(run);
+    await stopOwn();
     throw err;
   }
   const kube = run.endpoints.kube!;
@@ -83,7 +96,7 @@ export async function startBenchCluster(opts: BenchClusterOptions): Promise<Benc
       ),
     close: async () => {
       await cluster.close();
-      if (!reused) await stopRun(run);
+      await stopOwn();
     },
   };
 }

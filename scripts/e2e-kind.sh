@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# kind end-to-end: build both images, create a kind cluster, load the images, start NATS
-# (JetStream) and MinIO in it from test/e2e/kind/, install the chart with one tenant namespace,
-# and run the MCP end-to-end suite (`npm run test:e2e`) against the gateway Service through a
-# port-forward, as that tenant's ServiceAccount. Needs docker, kind, kubectl and helm; without a
-# Docker engine or kind it says so in one line and exits 0 (this is the case on the development
-# machines).
+# kind end-to-end: build the gateway and runner images and a FROM-scratch image of the NATS and
+# S3 (versitygw) servers (static Go binaries from scripts/services/, the versions the integration
+# harness runs), create a kind cluster, load the images (nothing is pulled but kind's node image,
+# pinned by digest in kind itself), start NATS (JetStream) and S3 from test/e2e/kind/, create the
+# bucket, install the chart with one tenant namespace, and run the end-to-end suites
+# (`npm run test:e2e`) against the gateway Service through a port-forward, as that tenant's
+# ServiceAccount. Every namespace involved enforces PodSecurity "restricted"; kind's CNI
+# (kindnet) enforces the chart's runner NetworkPolicy, which test/e2e/cluster-isolation checks.
 #
-# Env: KIND_CLUSTER, E2E_NAMESPACE (release), E2E_IMAGE_TAG, E2E_PORT, E2E_KEEP_CLUSTER=1 (keep
-# the cluster for debugging), E2E_HELM_ARGS (extra helm flags).
+# Needs docker, kind, kubectl, helm, curl, and Go (to build the two servers once; cached under
+# ~/.cache/mcp-v8/bin). Without a Docker engine or kind it says so in one line and exits 0 (the
+# development machines), unless E2E_KIND_REQUIRED=1 (CI), where that is a failure.
+#
+# Env: KIND_CLUSTER, E2E_NAMESPACE (release), E2E_IMAGE_TAG, E2E_PORT (gateway), E2E_S3_PORT,
+# E2E_KEEP_CLUSTER=1 (keep the cluster for debugging), E2E_HELM_ARGS (extra helm flags).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,17 +22,27 @@ CLUSTER="${KIND_CLUSTER:-mcp-v8-e2e}"
 NAMESPACE="${E2E_NAMESPACE:-mcp-v8-system}"
 TAG="${E2E_IMAGE_TAG:-e2e}"
 GATEWAY_IMAGE=mcp-v8-gateway RUNNER_IMAGE=mcp-v8-runner
+# Must match the image test/e2e/kind/nats.yaml and s3.yaml run (imagePullPolicy: Never).
+SERVICES_IMAGE=mcp-v8-e2e-services:e2e
 LOCAL_PORT="${E2E_PORT:-18080}"
-# NATS and MinIO live here; the manifests in test/e2e/kind/ name each other by Service name.
+S3_LOCAL_PORT="${E2E_S3_PORT:-18090}"
+# NATS and S3 live here; the manifests in test/e2e/kind/ name each other by Service name.
 DEPS_NAMESPACE=mcp-v8-e2e-deps
 # The tenant the suite acts as: its ServiceAccount's token is the MCP bearer token.
 TENANT_NAMESPACE=e2e-tenant TENANT_SA=agent
-# Must match test/e2e/kind/minio.yaml and minio-bucket.yaml.
+# Must match test/e2e/kind/s3.yaml.
 S3_SECRET=mcp-v8-e2e-s3 BUCKET=mcp-v8-heaps
 MANIFESTS="$root/test/e2e/kind"
 
-if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1 || ! command -v kind >/dev/null 2>&1; then
-  echo "e2e-kind: skipped (needs a running Docker engine and kind; none here)"
+missing=''
+if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then missing='a running Docker engine'; fi
+if ! command -v kind >/dev/null 2>&1; then missing="${missing:+$missing and }kind"; fi
+if [ -n "$missing" ]; then
+  if [ "${E2E_KIND_REQUIRED:-}" = 1 ]; then
+    echo "e2e-kind: needs $missing (E2E_KIND_REQUIRED=1)" >&2
+    exit 1
+  fi
+  echo "e2e-kind: skipped (needs $missing; none here)"
   exit 0
 fi
 for tool in kubectl helm curl; do
@@ -36,19 +52,32 @@ done
 log() { printf '[e2e-kind] %s\n' "$*" >&2; }
 # `kubectl apply` of a generated object, so reruns against a kept cluster are idempotent.
 apply_generated() { kubectl "$@" --dry-run=client -o yaml | kubectl apply -f - >/dev/null; }
+# PodSecurity "restricted": enforced (a violating pod is refused), and warned and audited too.
+restrict_namespace() {
+  kubectl label --overwrite namespace "$1" \
+    pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/warn=restricted \
+    pod-security.kubernetes.io/audit=restricted >/dev/null
+}
+# The last KEY=value line an install script prints.
+script_output() { grep "^$2=" <<<"$1" | tail -1 | cut -d= -f2-; }
 
-pf=''
+forwards=()
+context_dir=''
 cleanup() {
   local rc=$?
-  [ -z "$pf" ] || kill "$pf" 2>/dev/null || true
+  for pid in "${forwards[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -z "$context_dir" ] || rm -rf "$context_dir"
   if [ "$rc" -ne 0 ] && kubectl cluster-info --context "kind-$CLUSTER" >/dev/null 2>&1; then
     # What a failed CI run needs to be understood without the cluster.
     log "failed (exit $rc); cluster state:"
     kubectl get pods -A -o wide >&2 || true
-    kubectl get executions -A >&2 || true
+    kubectl get executions,runnerpools -A >&2 || true
+    kubectl get events -A --sort-by=.lastTimestamp 2>/dev/null | tail -n 60 >&2 || true
     for d in gateway controller; do
       kubectl -n "$NAMESPACE" logs "deploy/mcp-v8-$d" --tail 200 >&2 || true
     done
+    for d in nats s3; do kubectl -n "$DEPS_NAMESPACE" logs "deploy/$d" --tail 50 >&2 || true; done
   fi
   # Delete the cluster unless asked to keep it for debugging.
   [ "${E2E_KEEP_CLUSTER:-}" = 1 ] || kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
@@ -56,7 +85,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# port_forward NAMESPACE SERVICE LOCAL:REMOTE URL: forwards in the background (stopped on exit)
+# and waits until URL answers through it.
+port_forward() {
+  kubectl -n "$1" port-forward "svc/$2" "$3" >/dev/null &
+  forwards+=("$!")
+  for _ in $(seq 100); do
+    if curl -fsS "$4" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  log "$2 in $1 did not answer $4 through the port-forward within 20s"
+  return 1
+}
+
+log "building the NATS and S3 servers (cached per machine)"
+nats_out="$(bash scripts/services/install-nats.sh)"
+s3_out="$(bash scripts/services/install-s3.sh)"
+[ "$(script_output "$s3_out" S3_SERVER_KIND)" = versitygw ] ||
+  { log "test/e2e/kind/s3.yaml runs versitygw; install-s3.sh built another server"; exit 1; }
+context_dir="$(mktemp -d)"
+cp "$(script_output "$nats_out" NATS_SERVER)" "$context_dir/nats-server"
+cp "$(script_output "$s3_out" S3_SERVER)" "$context_dir/versitygw"
+
 log "building images"
+docker build -f "$MANIFESTS/Dockerfile.services" -t "$SERVICES_IMAGE" "$context_dir"
 docker build -f Dockerfile.gateway -t "$GATEWAY_IMAGE:$TAG" .
 docker build -f Dockerfile.runner -t "$RUNNER_IMAGE:$TAG" .
 
@@ -66,12 +118,15 @@ if ! kind get clusters | grep -qx "$CLUSTER"; then
 fi
 
 log "loading images"
-kind load docker-image --name "$CLUSTER" "$GATEWAY_IMAGE:$TAG" "$RUNNER_IMAGE:$TAG"
+kind load docker-image --name "$CLUSTER" "$GATEWAY_IMAGE:$TAG" "$RUNNER_IMAGE:$TAG" "$SERVICES_IMAGE"
 
-for ns in "$DEPS_NAMESPACE" "$NAMESPACE" "$TENANT_NAMESPACE"; do apply_generated create namespace "$ns"; done
+for ns in "$DEPS_NAMESPACE" "$NAMESPACE" "$TENANT_NAMESPACE"; do
+  apply_generated create namespace "$ns"
+  restrict_namespace "$ns"
+done
 
-# S3 keys: MinIO's root keys and the chart's credentials Secret are the same pair. A kept
-# cluster keeps its keys (MinIO already runs with them).
+# S3 keys: the server's root keys and the chart's credentials Secret are the same pair. A kept
+# cluster keeps its keys (the server already runs with them).
 if kubectl -n "$DEPS_NAMESPACE" get secret "$S3_SECRET" >/dev/null 2>&1; then
   access_key="$(kubectl -n "$DEPS_NAMESPACE" get secret "$S3_SECRET" -o jsonpath='{.data.AWS_ACCESS_KEY_ID}' | base64 -d)"
   secret_key="$(kubectl -n "$DEPS_NAMESPACE" get secret "$S3_SECRET" -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d)"
@@ -84,46 +139,48 @@ for ns in "$DEPS_NAMESPACE" "$NAMESPACE"; do
     --from-literal=AWS_ACCESS_KEY_ID="$access_key" --from-literal=AWS_SECRET_ACCESS_KEY="$secret_key"
 done
 
-log "starting NATS (JetStream) and MinIO in $DEPS_NAMESPACE"
-kubectl -n "$DEPS_NAMESPACE" apply -f "$MANIFESTS/nats.yaml" -f "$MANIFESTS/minio.yaml" >/dev/null
+log "starting NATS (JetStream) and S3 in $DEPS_NAMESPACE"
+kubectl -n "$DEPS_NAMESPACE" apply -f "$MANIFESTS/nats.yaml" -f "$MANIFESTS/s3.yaml" >/dev/null
 kubectl -n "$DEPS_NAMESPACE" rollout status deployment/nats --timeout 300s
-kubectl -n "$DEPS_NAMESPACE" rollout status deployment/minio --timeout 300s
-# A Job's pod template is immutable: recreate it on a kept cluster.
-kubectl -n "$DEPS_NAMESPACE" delete job minio-bucket --ignore-not-found >/dev/null
-kubectl -n "$DEPS_NAMESPACE" apply -f "$MANIFESTS/minio-bucket.yaml" >/dev/null
-if ! kubectl -n "$DEPS_NAMESPACE" wait --for=condition=complete job/minio-bucket --timeout 180s; then
-  kubectl -n "$DEPS_NAMESPACE" logs job/minio-bucket >&2 || true
-  log "creating bucket $BUCKET failed"
-  exit 1
-fi
+kubectl -n "$DEPS_NAMESPACE" rollout status deployment/s3 --timeout 300s
+
+log "creating bucket $BUCKET"
+port_forward "$DEPS_NAMESPACE" s3 "$S3_LOCAL_PORT:9000" "http://127.0.0.1:$S3_LOCAL_PORT/_health"
+S3_ENDPOINT="http://127.0.0.1:$S3_LOCAL_PORT" S3_BUCKET="$BUCKET" \
+  AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+  node test/e2e/kind/create-bucket.ts
 
 # The tenant namespace must exist before the chart binds its RoleBindings there.
 apply_generated -n "$TENANT_NAMESPACE" create serviceaccount "$TENANT_SA"
 
+# Runner egress narrowed to the deps namespace's NATS and S3 pods (the chart's default opens the
+# ports to any destination), as values.yaml advises for a real install.
+deps_peer() {
+  printf '[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"%s"}},"podSelector":{"matchLabels":{"app":"%s"}}}]' \
+    "$DEPS_NAMESPACE" "$1"
+}
+
 log "installing the chart"
 # shellcheck disable=SC2086
-helm upgrade --install mcp-v8 charts/mcp-v8 --namespace "$NAMESPACE" --create-namespace --wait \
+helm upgrade --install mcp-v8 charts/mcp-v8 --namespace "$NAMESPACE" --wait \
   --timeout 5m \
   --set image.gateway.repository="$GATEWAY_IMAGE" --set image.gateway.tag="$TAG" \
   --set image.runner.repository="$RUNNER_IMAGE" --set image.runner.tag="$TAG" \
   --set image.pullPolicy=Never \
   --set nats.url="nats://nats.$DEPS_NAMESPACE.svc:4222" \
-  --set s3.endpoint="http://minio.$DEPS_NAMESPACE.svc:9000" --set s3.bucket="$BUCKET" \
+  --set s3.endpoint="http://s3.$DEPS_NAMESPACE.svc:9000" --set s3.bucket="$BUCKET" \
   --set s3.forcePathStyle=true --set s3.credentialsSecret.name="$S3_SECRET" \
+  --set-json "networkPolicy.egress.nats.to=$(deps_peer nats)" \
+  --set-json "networkPolicy.egress.s3.to=$(deps_peer s3)" \
   --set-json "tenants=[{\"namespace\":\"$TENANT_NAMESPACE\",\"serviceAccounts\":[\"$TENANT_SA\"]}]" \
   ${E2E_HELM_ARGS:-}
 
 token="$(kubectl -n "$TENANT_NAMESPACE" create token "$TENANT_SA" --duration 1h)"
 
 log "port-forwarding the gateway Service to 127.0.0.1:$LOCAL_PORT"
-kubectl -n "$NAMESPACE" port-forward svc/mcp-v8-gateway "$LOCAL_PORT:3000" >/dev/null &
-pf=$!
-healthy=''
-for _ in $(seq 100); do
-  if curl -fsS "http://127.0.0.1:$LOCAL_PORT/healthz" >/dev/null 2>&1; then healthy=1; break; fi
-  sleep 0.2
-done
-[ -n "$healthy" ] || { log "the gateway did not answer /healthz through the port-forward within 20s"; exit 1; }
+port_forward "$NAMESPACE" mcp-v8-gateway "$LOCAL_PORT:3000" "http://127.0.0.1:$LOCAL_PORT/healthz"
 
-log "running the MCP end-to-end suite as $TENANT_NAMESPACE/$TENANT_SA"
-MCP_V8_E2E_URL="http://127.0.0.1:$LOCAL_PORT" MCP_V8_E2E_TOKEN="$token" npm run test:e2e
+log "running the end-to-end suites as $TENANT_NAMESPACE/$TENANT_SA"
+MCP_V8_E2E_URL="http://127.0.0.1:$LOCAL_PORT" MCP_V8_E2E_TOKEN="$token" \
+  MCP_V8_E2E_RELEASE_NAMESPACE="$NAMESPACE" MCP_V8_E2E_TENANT_NAMESPACE="$TENANT_NAMESPACE" \
+  npm run test:e2e

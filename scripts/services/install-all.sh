@@ -3,7 +3,7 @@
 # prints the KEY=path lines of each. Safe to re-run: a warm cache answers in seconds.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 set -euo pipefail
-for svc in nats opa s3 kube helm; do
+for svc in nats opa s3 kube helm node; do
   start=$(date +%s)
   bash "$here/install-$svc.sh"
   echo "[services] $svc ready in $(( $(date +%s) - start ))s" >&2

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds a real Kubernetes control plane for integration tests, from the Go module proxy only:
-# kube-apiserver and kube-controller-manager of a current release, plus an etcd server.
+# kube-apiserver, kube-controller-manager and the kubelet of a current release, plus an etcd
+# server. (containerd, runc and the CNI plugins the kubelet drives come from install-node.sh.)
 # Binaries are cached per machine in $MCPV8_BIN_DIR; a warm run only checks the cache.
 #
 # Versions: pinned below (reproducible); override with MCPV8_KUBE_VERSION / MCPV8_ETCD_VERSION,
 # or set either to "latest" to pick the newest stable patch from the module proxy
 # (Kubernetes 1.34-1.37, etcd of the minor that Kubernetes release pins).
 #
-# stdout ends with KUBE_APISERVER=..., KUBE_CONTROLLER_MANAGER=..., ETCD=... (absolute paths);
+# stdout ends with KUBE_APISERVER=..., KUBE_CONTROLLER_MANAGER=..., KUBELET=..., ETCD=... (absolute paths);
 # everything else goes to stderr.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,11 +37,12 @@ latest_version() {
 # json_field FIELD: the string FIELD of the `go mod download -json` object on stdin.
 json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p"; }
 
-# --- kube-apiserver / kube-controller-manager ---------------------------------------------
+# --- kube-apiserver / kube-controller-manager / kubelet ------------------------------------
+KUBE_BINARIES=(kube-apiserver kube-controller-manager kubelet)
 build_kube() {
-  local ver="$1"
-  local api="kube-apiserver-$ver" kcm="kube-controller-manager-$ver"
-  if have_bin "$api" && have_bin "$kcm"; then log "$api and $kcm cached"; return 0; fi
+  local ver="$1" missing='' name
+  for name in "${KUBE_BINARIES[@]}"; do have_bin "$name-$ver" || missing=1; done
+  if [ -z "$missing" ]; then log "${KUBE_BINARIES[*]} $ver cached"; return 0; fi
   command -v go >/dev/null || { log "go is required to build Kubernetes"; return 1; }
 
   local minor patch rest
@@ -84,8 +86,8 @@ build_kube() {
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$build_date"
   done
 
-  local name pkg t0
-  for name in kube-apiserver kube-controller-manager; do
+  local pkg t0
+  for name in "${KUBE_BINARIES[@]}"; do
     have_bin "$name-$ver" && { log "$name-$ver cached"; continue; }
     pkg="k8s.io/kubernetes/cmd/$name"
     log "building $pkg@$ver (cached afterwards as $name-$ver); several minutes when cold"
@@ -188,4 +190,5 @@ fi
 
 echo "KUBE_APISERVER=$MCPV8_BIN_DIR/kube-apiserver-$KUBE_VERSION"
 echo "KUBE_CONTROLLER_MANAGER=$MCPV8_BIN_DIR/kube-controller-manager-$KUBE_VERSION"
+echo "KUBELET=$MCPV8_BIN_DIR/kubelet-$KUBE_VERSION"
 echo "ETCD=$etcd_bin"

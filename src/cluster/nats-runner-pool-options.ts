@@ -2,7 +2,7 @@
  * Options of a {@link NatsRunnerPool} (nats-runner-pool.ts) and of one of its runs.
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { FailureReason, HeapStore } from '../core/index.ts';
+import type { FailureReason } from '../core/index.ts';
 import { DEFAULT_RUNNER_SUBJECT_PREFIX } from './runner-subjects.ts';
 
 export interface NatsRunnerPoolOptions {
@@ -20,14 +20,17 @@ export interface NatsRunnerPoolOptions {
   deadlineGraceMs: number;
   /** How long a cancelled execution may take to stop before it is declared cancelled. */
   cancelGraceMs: number;
-  /** Where heaps are kept: chains are read from it, heaps of `persist` runs committed to it. */
-  heaps?: HeapStore;
+  /**
+   * How long a runner's heartbeats may report a resident size above its budget (its
+   * `liveHeapRssBytes`) before it gets no more work and is retired once idle.
+   */
+  memoryGraceMs: number;
   /**
    * Runs one runner is given over its life (a RunnerPool's `executionsPerPod`); then it is
    * retired: no more work, and `onRetired` tells its owner to discard it. Default: unlimited.
    */
   runsPerRunner?: number;
-  /** Called once a retired runner has nothing left to run. */
+  /** Called once a retired runner (used up, or over its memory budget) has nothing left to run. */
   onRetired?: (runnerId: string) => void;
   /** Called when a runner becomes ready (first heard from) or is lost: readiness changed. */
   onReadinessChange?: (runnerId: string) => void;
@@ -54,4 +57,6 @@ export const DEFAULT_NATS_RUNNER_POOL_OPTIONS: NatsRunnerPoolOptions = {
   heartbeatTimeoutMs: 10_000,
   deadlineGraceMs: 2000,
   cancelGraceMs: 1000,
+  // Two heartbeats past the first above budget: the runner's own guards act within a fraction of that.
+  memoryGraceMs: 2000,
 };

@@ -2,7 +2,8 @@
  * The cluster RunnerPool: drives runner pods (src/runner/nats-entry.ts) over NATS. Runners are
  * known by id — a configured list plus those discovered from their announcements — and the pool
  * tracks which are ready, what each runs and which heap each holds live, sending the next cell
- * of a session to the runner holding its heap when that runner is free.
+ * of a session to the runner holding its heap when that runner is free. Every run names its
+ * Execution: the pod writes its output and heaps itself and publishes its outcome durably.
  *
  * A pod cannot be killed from here, so failures are declared rather than enforced:
  * - a runner silent for `heartbeatTimeoutMs` is lost: its executions fail with `lostReason`;
@@ -10,24 +11,32 @@
  * - a cancel not acknowledged by an outcome within `cancelGraceMs` ends cancelled anyway.
  * In the last two cases the runner may still be busy with it: it is suspect and gets no work until
  * a heartbeat shows it runs no more than the pool gave it.
+ *
+ * Memory (as the local supervisor acts on a runner's resident size): the pod's memory limit is the
+ * kill line, enforced by the kernel; a runner whose heartbeats report a resident size above its
+ * budget for `memoryGraceMs` — its own guards could not bring it down — gets no more work and is
+ * retired once idle, so its owner replaces the pod.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   FailureReason,
   type ExecutionOutcome,
-  type HeapId,
   type OutputLevel,
   type RunRequest,
   type RunnerPool,
   type RunnerPoolStats,
 } from '../core/index.ts';
+import { Mcpv8Error } from '../core/errors.ts';
 import { cancelledOutcome, RunnerHeaps, failedOutcome, timedOutOutcome } from '../core/heap-commit.ts';
-import { RunnerMessageSchema, type ParentMessage } from '../runner/protocol.ts';
 import {
   RunnerAnnouncementSchema,
+  RunnerOutMessageSchema,
   allRunnersOut,
+  decodeJson,
   heartbeatSubject,
+  podRunMessage,
   runnerTokenOf,
+  type PodRunMessage,
 } from './runner-subjects.ts';
 import { dispatchRun, trackRun, type PendingRun } from '../core/runner-dispatch.ts';
 import { RunnerRoster, type Runner } from './nats-runner-roster.ts';
@@ -38,9 +47,12 @@ import {
 } from './nats-runner-pool-options.ts';
 
 export * from './nats-runner-pool-options.ts';
-import { allOutcomes, readStoredOutcome, StoredOutcomeSchema } from './outcome-stream.ts';
+import { allOutcomes, readStoredOutcome, StoredOutcomeSchema, type StoredOutcome } from './outcome-stream.ts';
 
 const WATCHDOG_INTERVAL_MS = 100;
+const UNNAMED_RUN = new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', [
+  'a run sent to a runner pod must name its Execution',
+]);
 
 type Pending = PendingRun;
 
@@ -60,32 +72,30 @@ export class NatsRunnerPool implements RunnerPool {
   constructor(nc: NatsConnection, opts: Partial<NatsRunnerPoolOptions> = {}) {
     this.#nc = nc;
     this.#opts = { ...DEFAULT_NATS_RUNNER_POOL_OPTIONS, ...opts };
-    this.#heaps = new RunnerHeaps<Runner>(this.#opts.heaps);
+    // Routes only: the pods store heaps and load chains themselves.
+    this.#heaps = new RunnerHeaps<Runner>(undefined);
     this.#runners = new RunnerRoster(this.#opts);
     this.#configured = new Set(this.#opts.runners);
     for (const id of this.#opts.runners) this.#runners.know(id);
     const prefix = this.#opts.subjectPrefix;
+    const on = (subject: string, handle: (data: unknown, subject: string) => void) =>
+      nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (!err) handle(decodeJson(msg.data), msg.subject);
+        },
+      });
     this.#subs = [
-      nc.subscribe(allRunnersOut(prefix), {
-        callback: (err, msg) => {
-          const token = err ? undefined : runnerTokenOf(prefix, msg.subject);
-          const runner = token === undefined ? undefined : this.#runners.byToken(token);
-          if (runner) this.#onMessage(runner, parseJson(msg.data));
-        },
+      on(allRunnersOut(prefix), (data, subject) => {
+        const token = runnerTokenOf(prefix, subject);
+        const runner = token === undefined ? undefined : this.#runners.byToken(token);
+        if (runner) this.#onReport(runner, data);
       }),
-      nc.subscribe(heartbeatSubject(prefix), {
-        callback: (err, msg) => {
-          if (!err) this.#onAnnouncement(parseJson(msg.data));
-        },
-      }),
-      // Runner pods publish cluster outcomes durably on their own subjects (outcome-stream.ts).
-      nc.subscribe(allOutcomes(prefix), {
-        callback: (err, msg) => {
-          const parsed = err ? undefined : StoredOutcomeSchema.safeParse(parseJson(msg.data));
-          if (!parsed?.success) return;
-          const runner = this.#runners.get(parsed.data.runnerId);
-          if (runner) this.#onMessage(runner, parsed.data);
-        },
+      on(heartbeatSubject(prefix), (data) => this.#onAnnouncement(data)),
+      // Runner pods publish outcomes durably on their own subjects (outcome-stream.ts).
+      on(allOutcomes(prefix), (data) => {
+        const parsed = StoredOutcomeSchema.safeParse(data);
+        const runner = parsed.success ? this.#runners.get(parsed.data.runnerId) : undefined;
+        if (runner) this.#onOutcome(runner, parsed.data!);
       }),
     ];
     this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
@@ -101,12 +111,15 @@ export class NatsRunnerPool implements RunnerPool {
     }
   }
 
-  run(
+  /** `req` must name its Execution; its output is in the tenant's output log, not `onOutput`. */
+  async run(
     req: RunRequest,
     onOutput: (level: OutputLevel, text: string) => void,
     signal: AbortSignal,
     hooks: RunHooks = {},
   ): Promise<ExecutionOutcome> {
+    const message = podRunMessage(req);
+    if (!message) return failedOutcome(req, Date.now(), FailureReason.Error, UNNAMED_RUN.message);
     return dispatchRun(req, onOutput, signal, {
       freeRunner: () => this.#runners.free(this.#heaps.routes.holder(req.heap)),
       closed: () => this.#closed,
@@ -114,7 +127,7 @@ export class NatsRunnerPool implements RunnerPool {
       sendRun: (r, run) => {
         r.runs++;
         const send = () => {
-          const error = this.#send(r, { type: 'run', ...run, persist: run.persist ?? false });
+          const error = this.#send(r, message);
           // Not sent (e.g. over the server's max_payload): fail now rather than at the deadline.
           if (error) this.#unsend(r, run, failedOutcome(run, Date.now(), FailureReason.Error, error));
         };
@@ -170,10 +183,13 @@ export class NatsRunnerPool implements RunnerPool {
     }
   }
 
-  /** True once `runnerId` was given all its runs and has finished them. */
+  /**
+   * True once `runnerId` is done with and runs nothing: it was given all its runs, or it stayed
+   * over its memory budget.
+   */
   isRetired(runnerId: string): boolean {
     const r = this.#runners.get(runnerId);
-    return r !== undefined && this.#runners.usedUp(r) && r.running.size === 0;
+    return r !== undefined && this.#runners.retired(r) && r.running.size === 0;
   }
 
   /** Ids of the runners that announced themselves and can take work (or do). */
@@ -236,7 +252,7 @@ export class NatsRunnerPool implements RunnerPool {
       executionId,
     ).catch(() => undefined);
     if (!stored || !runner.running.has(executionId)) return false;
-    this.#onMessage(runner, stored);
+    this.#onOutcome(runner, stored);
     return true;
   }
 
@@ -267,7 +283,8 @@ export class NatsRunnerPool implements RunnerPool {
         if (settled || runner.running.get(id) !== p) return;
         // Its deadline counts from now, as the runner's own does.
         p.startedAt = Date.now();
-        const error = this.#send(runner, { type: 'run', ...p.req, persist: p.req.persist ?? false });
+        const message = podRunMessage(p.req);
+        const error = message ? this.#send(runner, message) : UNNAMED_RUN.message;
         if (error) {
           runner.running.delete(id);
           p.resolve(this.#lost(p, error));
@@ -286,8 +303,9 @@ export class NatsRunnerPool implements RunnerPool {
     if (this.#runners.usable(runner)) this.#wakeOne();
   }
 
-  #onMessage(runner: Runner, raw: unknown): void {
-    const parsed = RunnerMessageSchema.safeParse(raw);
+  /** A message on the runner's `.out`: ready, a heartbeat, or an outcome JetStream did not take. */
+  #onReport(runner: Runner, raw: unknown): void {
+    const parsed = RunnerOutMessageSchema.safeParse(raw);
     if (!parsed.success) return; // a runner speaking nonsense is not trusted with this message
     const msg = parsed.data;
     switch (msg.type) {
@@ -298,39 +316,37 @@ export class NatsRunnerPool implements RunnerPool {
           this.#endAll(runner, `the runner ${runner.id} restarted`);
         }
         runner.suspect = false;
+        this.#runners.resetMemory(runner);
         this.#alive(runner, 0);
         break;
       case 'heartbeat':
+        if (this.#runners.noteMemory(runner, msg.rssBytes, msg.rssBudgetBytes ?? 0, this.#opts.memoryGraceMs))
+          this.#retireIfIdle(runner);
         this.#alive(runner, msg.running);
         break;
-      case 'output':
-        runner.lastSeen = Date.now();
-        runner.running.get(msg.executionId)?.onOutput(msg.level, msg.text);
-        break;
-      case 'outcome': {
-        runner.lastSeen = Date.now();
-        const pending = runner.running.get(msg.executionId);
-        if (!pending) break;
-        runner.running.delete(msg.executionId);
-        if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
-        else
-          void this.#heaps
-            .commit(runner, pending.req, msg.outcome, msg.heapNode, msg.heapCommitted === true)
-            .then(pending.resolve);
-        this.#wakeOne();
-        if (this.#runners.usedUp(runner) && runner.running.size === 0) this.#opts.onRetired?.(runner.id);
-        break;
-      }
-      case 'chain-request':
-        runner.lastSeen = Date.now();
-        void this.#answerChainRequest(runner, msg.executionId, msg.heap);
+      case 'outcome':
+        this.#onOutcome(runner, msg);
         break;
     }
   }
 
-  async #answerChainRequest(runner: Runner, executionId: string, heap: HeapId): Promise<void> {
-    const answer = await this.#heaps.chainAnswer(runner, executionId, heap);
-    if (answer) this.#send(runner, { type: 'chain', executionId, ...answer });
+  #onOutcome(runner: Runner, msg: StoredOutcome): void {
+    runner.lastSeen = Date.now();
+    const pending = runner.running.get(msg.executionId);
+    if (!pending) return;
+    runner.running.delete(msg.executionId);
+    if (msg.outcome.heap === undefined) pending.resolve(msg.outcome);
+    else
+      void this.#heaps
+        .commit(runner, pending.req, msg.outcome, undefined, msg.heapCommitted === true)
+        .then(pending.resolve);
+    this.#wakeOne();
+    this.#retireIfIdle(runner);
+  }
+
+  /** Tells the owner a retired runner has nothing left to run (so it discards the pod). */
+  #retireIfIdle(runner: Runner): void {
+    if (this.#runners.retired(runner) && runner.running.size === 0) this.#opts.onRetired?.(runner.id);
   }
 
   #watch(): void {
@@ -378,7 +394,7 @@ export class NatsRunnerPool implements RunnerPool {
   }
 
   /** Publishes to the runner; returns why it could not, if it could not. */
-  #send(r: Runner, msg: ParentMessage): string | undefined {
+  #send(r: Runner, msg: PodRunMessage | { type: 'cancel'; executionId: string }): string | undefined {
     try {
       if (this.#nc.isClosed()) return 'the NATS connection is closed';
       this.#nc.publish(r.in, JSON.stringify(msg));
@@ -390,13 +406,5 @@ export class NatsRunnerPool implements RunnerPool {
 
   #wakeOne(): void {
     this.#waiting.shift()?.();
-  }
-}
-
-function parseJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(data));
-  } catch {
-    return undefined;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The runners a {@link NatsRunnerPool} knows, by id, and which of them can take work now: ready,
- * not draining, not suspect, with room under `concurrencyPerRunner` and runs left under
- * `runsPerRunner`. The pool owns the messaging; this owns the bookkeeping.
+ * not draining, not suspect, with room under `concurrencyPerRunner`, runs left under
+ * `runsPerRunner`, and not over their memory budget. The pool owns the messaging; this owns the
+ * bookkeeping.
  */
 import type { PendingRun } from '../core/runner-dispatch.ts';
 import { subjectToken } from './nats-tokens.ts';
@@ -24,6 +25,10 @@ export interface Runner {
   runs: number;
   /** When the pool first heard of it (an adopted runner never heard from is lost after a while). */
   knownAt: number;
+  /** Since when its heartbeats report a resident size above its budget (undefined: they do not). */
+  overBudgetSince?: number;
+  /** Stayed over its memory budget: no more work, retired once idle. */
+  overMemory: boolean;
 }
 
 /** What the roster reads of the pool's options. */
@@ -54,6 +59,7 @@ export class RunnerRoster {
         lastSeen: 0,
         runs: 0,
         knownAt: Date.now(),
+        overMemory: false,
       };
       this.#runners.set(token, runner);
     }
@@ -96,11 +102,38 @@ export class RunnerRoster {
   }
 
   hasRoom(r: Runner): boolean {
-    return this.usable(r) && !this.usedUp(r) && r.running.size < this.#opts.concurrencyPerRunner;
+    return this.usable(r) && !this.retired(r) && r.running.size < this.#opts.concurrencyPerRunner;
   }
 
   /** Given all the runs it may have. */
   usedUp(r: Runner): boolean {
     return this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner;
+  }
+
+  /** Gets no more work: used up, or over its memory budget. */
+  retired(r: Runner): boolean {
+    return r.overMemory || this.usedUp(r);
+  }
+
+  /**
+   * Notes a heartbeat's resident size against the runner's budget (0: none); true when the runner
+   * has now stayed above it for `graceMs` and is over memory from here on.
+   */
+  noteMemory(r: Runner, rssBytes: number, budgetBytes: number, graceMs: number): boolean {
+    if (budgetBytes <= 0 || rssBytes <= budgetBytes) {
+      r.overBudgetSince = undefined;
+      return false;
+    }
+    const now = Date.now();
+    r.overBudgetSince ??= now;
+    if (r.overMemory || now - r.overBudgetSince < graceMs) return false;
+    r.overMemory = true;
+    return true;
+  }
+
+  /** A runner that (re)started holds none of the memory it held. */
+  resetMemory(r: Runner): void {
+    r.overBudgetSince = undefined;
+    r.overMemory = false;
   }
 }

@@ -1,13 +1,25 @@
 /**
  * The NATS subjects between runner pods and the pool that drives them:
- *   <prefix>.runner.<runner>.in     parent messages (run, cancel, chain, shutdown), JSON
- *   <prefix>.runner.<runner>.out    runner messages (ready, heartbeat, output, outcome, chain-request)
+ *   <prefix>.runner.<runner>.in     runs (each naming its Execution) and cancels, JSON
+ *   <prefix>.runner.<runner>.out    ready, heartbeats, and an outcome JetStream would not store
  *   <prefix>.runners.heartbeat      announcements: a runner is alive (and whether it drains)
- * `<runner>` is the runner id (the pod name) escaped by {@link subjectToken}, so no id can add a
- * token or a wildcard. Which runner may publish where is for NATS permissions to enforce.
+ *   <prefix>.outcome.<ns>.<id>      outcomes, stored durably (outcome-stream.ts)
+ * Output and heaps never cross these: the pod writes them to the tenant's output log and heap
+ * store itself. `<runner>` is the runner id (the pod name) escaped by {@link subjectToken}, so no
+ * id can add a token or a wildcard. Which runner may publish where is for NATS permissions to
+ * enforce.
  */
 import { z } from 'zod';
+import {
+  CancelMessageSchema,
+  ExecutionRefSchema,
+  HeartbeatMessageSchema,
+  ReadyMessageSchema,
+  RunMessageSchema,
+} from '../runner/protocol.ts';
+import type { RunRequest } from '../core/index.ts';
 import { assertSubjectPrefix, subjectToken } from './nats-tokens.ts';
+import { StoredOutcomeSchema } from './outcome-stream.ts';
 
 /** Default first subject token. */
 export const DEFAULT_RUNNER_SUBJECT_PREFIX = 'mcpv8';
@@ -56,3 +68,34 @@ export const RunnerAnnouncementSchema = z.object({
   executions: z.array(z.string().min(1).max(320)).max(64).optional(),
 });
 export type RunnerAnnouncement = z.infer<typeof RunnerAnnouncementSchema>;
+
+/** A run sent to a runner pod: always a cluster run, naming the Execution it is. */
+export const PodRunMessageSchema = RunMessageSchema.extend({ execution: ExecutionRefSchema });
+export type PodRunMessage = z.infer<typeof PodRunMessageSchema>;
+
+/** The run message of `req`; undefined when it names no Execution (no pod takes that). */
+export function podRunMessage(req: RunRequest): PodRunMessage | undefined {
+  const { execution } = req;
+  return execution && { type: 'run', ...req, persist: req.persist ?? false, execution };
+}
+
+/** What a pool sends on a runner's `.in`. */
+export const RunnerInMessageSchema = z.discriminatedUnion('type', [PodRunMessageSchema, CancelMessageSchema]);
+
+/** What a runner pod publishes on its `.out`. */
+export const RunnerOutMessageSchema = z.discriminatedUnion('type', [
+  ReadyMessageSchema,
+  HeartbeatMessageSchema,
+  /** Only when JetStream would not store it within the publisher's budget (outcome-publisher.ts). */
+  StoredOutcomeSchema,
+]);
+export type RunnerOutMessage = z.infer<typeof RunnerOutMessageSchema>;
+
+/** A message's JSON payload; undefined when it is not JSON. */
+export function decodeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
+  }
+}

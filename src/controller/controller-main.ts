@@ -29,6 +29,7 @@ import { ExecutionReconciler } from './execution/execution-reconciler.ts';
 import { RunnerPools } from './execution/runner-pools.ts';
 import {
   RUNNER_POOL_LABEL,
+  RunnerPodEnds,
   RunnerPoolReconciler,
   poolKeyOfPod,
   runnerPodSettingsFromEnv,
@@ -121,6 +122,8 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     heartbeatTimeoutMs: config.runner.heartbeatTimeoutMs,
     onPodChange: (poolKey) => poolController.enqueue(poolKey),
   });
+  // Registered before the informers start, so it sees every pod.
+  const podEnds = new RunnerPodEnds({ pods: podInformer, namespace: config.namespace });
   const store = new KubeExecutionStore({ kubeConfig: kc, fieldManager: 'mcpv8-controller' });
   const api = new ExecutionApi(kc, 'mcpv8-controller');
   const reconciler = new ExecutionReconciler({
@@ -130,6 +133,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     store,
     deleteExecution: (namespace, name, uid) => api.delete(namespace, name, { uid }),
     pools,
+    podEnds,
     ...(heaps && {
       sessions: async (namespace: string) => {
         const stores = await tenants.sessions(namespace);
@@ -162,6 +166,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
           pools.setMembers(key, names, poolInformer.get(key)?.spec.executionsPerPod ?? 1),
       },
       events,
+      metrics,
       log,
     }),
     concurrency: 2,

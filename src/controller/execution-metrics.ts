@@ -4,12 +4,14 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ExecutionOutcome, RunnerPoolStats } from '../core/index.ts';
+import type { RunnerPodEndKind } from './runner-pool/runner-pod-end.ts';
 
 export class ExecutionMetrics {
   readonly registry = new Registry();
   readonly #finished: Counter<'status' | 'reason'>;
   readonly #duration: Histogram<'status'>;
   readonly #queueWait: Histogram;
+  readonly #podsEnded: Counter<'reason'>;
 
   constructor(sources: { queue: () => { queued: number; running: number }; runners: () => RunnerPoolStats }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mcpv8_process_' });
@@ -30,6 +32,12 @@ export class ExecutionMetrics {
       name: 'mcpv8_execution_queue_wait_seconds',
       help: 'Time an execution waited in the queue before it started',
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [this.registry],
+    });
+    this.#podsEnded = new Counter({
+      name: 'mcpv8_runner_pods_ended_total',
+      help: 'Runner pods that ended and were replaced, by how: OOMKilled, Evicted, Completed, Error, Other',
+      labelNames: ['reason'],
       registers: [this.registry],
     });
     new Gauge({
@@ -76,5 +84,10 @@ export class ExecutionMetrics {
   observeOutcome(outcome: ExecutionOutcome): void {
     this.#finished.inc({ status: outcome.status, reason: outcome.error?.reason ?? 'None' });
     this.#duration.observe({ status: outcome.status }, outcome.durationMs / 1000);
+  }
+
+  /** A runner pod that ended was deleted (to be replaced). */
+  podEnded(kind: RunnerPodEndKind): void {
+    this.#podsEnded.inc({ reason: kind });
   }
 }

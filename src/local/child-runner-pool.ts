@@ -65,7 +65,7 @@ export const DEFAULT_CHILD_RUNNER_POOL_OPTIONS: ChildRunnerPoolOptions = {
 
 const WATCHDOG_INTERVAL_MS = 100;
 /** Share of maxRunnerRssBytes above which a runner disposes its live isolates (the rest is one execution's room). */
-const LIVE_HEAP_RSS_SHARE = 0.75;
+export const LIVE_HEAP_RSS_SHARE = 0.75;
 /** How long a session's next cell waits for the busy runner holding its heap live before replaying elsewhere. */
 const HOLDER_WAIT_MS = 1000;
 const PAGE_SIZE = 4096;

@@ -6,6 +6,7 @@
  */
 import { exitOnCatastrophicError } from './catastrophic-exit.ts';
 import { DEFAULT_RUNNER_OPTIONS, RunnerProcess, type RunnerOptions } from './runner-process.ts';
+import { IpcRunnerHost } from './ipc-runner-host.ts';
 import { ConfigureMessageSchema, type RunnerMessage } from './protocol.ts';
 
 if (!process.send) {
@@ -32,9 +33,10 @@ process.once('message', (raw) => {
     ...DEFAULT_RUNNER_OPTIONS,
     ...(parsed.data.options as Partial<RunnerOptions>),
   };
-  runner = new RunnerProcess(options, send, exitOnCatastrophicError);
+  const host = new IpcRunnerHost(send);
+  runner = new RunnerProcess(options, host, exitOnCatastrophicError);
   const started = runner;
-  process.on('message', (msg) => started.handle(msg));
+  process.on('message', (msg) => host.receive(msg, started));
   started.start().catch((err: unknown) => {
     process.stderr.write(`runner: could not start: ${String(err)}\n`);
     process.exit(1);

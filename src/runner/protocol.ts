@@ -1,7 +1,8 @@
 /**
- * The typed messages between a runner process and whoever drives it (the local supervisor over
- * IPC; later the controller over NATS). Both sides validate what they receive: the runner
- * executes hostile code, so its messages are untrusted too.
+ * The typed messages between a local runner child process and its supervisor over IPC
+ * (ipc-runner-host.ts, local/child-runner-pool.ts). A runner pod speaks NATS instead
+ * (cluster/runner-subjects.ts) with the same run, cancel, ready and heartbeat shapes. Both sides
+ * validate what they receive: the runner executes hostile code, so its messages are untrusted too.
  */
 import { z } from 'zod';
 import {
@@ -23,6 +24,12 @@ export const MAX_OUTPUT_TEXT_CHARS = 1 << 20;
 /** Up to `<namespace>/<name>` of a cluster Execution (63 + 1 + 253). */
 const ExecutionIdSchema = z.string().min(1).max(320);
 
+/** The Execution object a cluster run is (see RunRequest.execution). */
+export const ExecutionRefSchema = z.object({
+  namespace: z.string().min(1).max(63),
+  name: z.string().min(1).max(253),
+});
+
 export const RunMessageSchema = z.object({
   type: z.literal('run'),
   executionId: ExecutionIdSchema,
@@ -39,7 +46,7 @@ export const RunMessageSchema = z.object({
   /** Stateful: a completed cell produces a heap (reported with its journal node). */
   persist: z.boolean().default(false),
   /** Cluster: the Execution (see RunRequest.execution). */
-  execution: z.object({ namespace: z.string().min(1).max(63), name: z.string().min(1).max(253) }).optional(),
+  execution: ExecutionRefSchema.optional(),
 });
 export type RunMessage = z.infer<typeof RunMessageSchema>;
 
@@ -49,9 +56,11 @@ export const ConfigureMessageSchema = z.object({
   options: z.record(z.string(), z.unknown()),
 });
 
+export const CancelMessageSchema = z.object({ type: z.literal('cancel'), executionId: ExecutionIdSchema });
+
 export const ParentMessageSchema = z.discriminatedUnion('type', [
   RunMessageSchema,
-  z.object({ type: z.literal('cancel'), executionId: ExecutionIdSchema }),
+  CancelMessageSchema,
   z.object({ type: z.literal('shutdown') }),
   /** Answer to `chain-request`: the heap's chain, root first, or why it cannot be had. */
   z.object({
@@ -63,8 +72,19 @@ export const ParentMessageSchema = z.discriminatedUnion('type', [
 ]);
 export type ParentMessage = z.infer<typeof ParentMessageSchema>;
 
+export const ReadyMessageSchema = z.object({ type: z.literal('ready'), pid: z.number().int() });
+
+/** See RunnerHeartbeat (runner-host.ts). */
+export const HeartbeatMessageSchema = z.object({
+  type: z.literal('heartbeat'),
+  rssBytes: z.number().int().nonnegative(),
+  running: z.number().int().nonnegative(),
+  /** Absent (an older runner) or 0: no budget. */
+  rssBudgetBytes: z.number().int().nonnegative().optional(),
+});
+
 export const RunnerMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('ready'), pid: z.number().int() }),
+  ReadyMessageSchema,
   z.object({
     type: z.literal('output'),
     executionId: ExecutionIdSchema,
@@ -77,15 +97,9 @@ export const RunnerMessageSchema = z.discriminatedUnion('type', [
     outcome: ExecutionOutcomeSchema,
     /** The journal node of the heap a completed stateful cell produced (`outcome.heap` is its id). */
     heapNode: HeapNodeSchema.optional(),
-    /** Cluster: the runner stored the heap itself (no `heapNode` then); the pool only routes it. */
-    heapCommitted: z.boolean().optional(),
   }),
   /** The runner does not hold `heap` live and needs its chain to replay it. */
   z.object({ type: z.literal('chain-request'), executionId: ExecutionIdSchema, heap: HeapIdSchema }),
-  z.object({
-    type: z.literal('heartbeat'),
-    rssBytes: z.number().int().nonnegative(),
-    running: z.number().int().nonnegative(),
-  }),
+  HeartbeatMessageSchema,
 ]);
 export type RunnerMessage = z.infer<typeof RunnerMessageSchema>;

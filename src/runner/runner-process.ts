@@ -1,7 +1,7 @@
 /**
- * The runner: owns the sandboxes of one process and executes what its parent sends, streaming
- * console records and reporting each outcome. Transport-agnostic: `send` and the message feed
- * are given by the entry point (IPC for local child processes).
+ * The runner: owns the sandboxes of one process and executes the runs it is handed, streaming
+ * console records and reporting each outcome. Where it runs is its host's business (see
+ * runner-host.ts): the same runner serves a local supervisor over IPC and a pod over NATS.
  */
 import {
   FailureReason,
@@ -15,13 +15,13 @@ import {
   OutputBuffer,
   RESULT_MAX_BYTES,
   timedOutError,
-  type OutputLine,
   type ExecutionOutcome,
   type HeapId,
   type HeapNode,
   type ResolvedPolicies,
   urlPolicyInput,
 } from '../core/index.ts';
+import type { ChainAnswer } from '../core/heap-commit.ts';
 import { buildCapabilities, executionHostCalls } from './host/capabilities.ts';
 import type { HostCapability } from './host/host-capability.ts';
 import { DEFAULT_FILESYSTEM_OPTIONS, type FilesystemOptions } from './host/fs-capability.ts';
@@ -31,7 +31,8 @@ import { executeCell } from './execute-cell.ts';
 import { replayChain, sortModules } from './heap-replay.ts';
 import { LiveHeapCache } from './live-heap-cache.ts';
 import { RunningMemoryGuard } from './running-memory-guard.ts';
-import { ParentMessageSchema, type ParentMessage, type RunMessage, type RunnerMessage } from './protocol.ts';
+import type { RunMessage } from './protocol.ts';
+import type { RunnerHost } from './runner-host.ts';
 import { DEFAULT_JOURNAL_LIMITS, LiveRecorder, type JournalLimits } from './recorder.ts';
 import type { Sandbox } from './sandbox/sandbox.ts';
 import { loadWasmModules } from './wasm-modules.ts';
@@ -69,8 +70,10 @@ export interface RunnerOptions {
   liveHeapIdleMs: number;
   /**
    * Resident size of the runner process above which live isolates are disposed, least recently
-   * used first, before a cell starts and while cells run (memory no count sees); 0: no guard.
-   * Keep it below the supervisor's kill line with room for one execution.
+   * used first, before a cell starts and while cells run (memory no count sees), then the
+   * running cell that fills memory is stopped (RunningMemoryGuard); 0: no guard. Keep it below
+   * the hard line (the supervisor's kill line; a pod's memory limit) with room for one execution.
+   * Heartbeats report it: a cluster pool recycles a pod that stays above it.
    */
   liveHeapRssBytes: number;
   /** Bounds on what one stateful cell may record. */
@@ -104,27 +107,21 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   fetch: {},
 };
 
-type ChainAnswer = Extract<ParentMessage, { type: 'chain' }>;
-
-export class RunnerProcess {
+/** `R`: the run messages its host hands it (a pod's carry their Execution). */
+export class RunnerProcess<R extends RunMessage = RunMessage> {
   readonly #opts: RunnerOptions;
-  readonly #send: (msg: RunnerMessage) => void;
+  readonly #host: RunnerHost<R>;
   readonly #pool: SandboxPool;
   readonly #running = new Map<string, AbortController>();
   readonly #modules: { loader: ModuleSourceLoader; cdnBase: string };
   readonly #live: LiveHeapCache;
   readonly #memoryGuard: RunningMemoryGuard;
   readonly #capabilities: readonly HostCapability[];
-  readonly #chainRequests = new Map<string, (answer: ChainAnswer) => void>();
   #heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(
-    opts: RunnerOptions,
-    send: (msg: RunnerMessage) => void,
-    onCatastrophicError: (message: string) => void,
-  ) {
+  constructor(opts: RunnerOptions, host: RunnerHost<R>, onCatastrophicError: (message: string) => void) {
     this.#opts = opts;
-    this.#send = send;
+    this.#host = host;
     const policy = createPolicyEngine(opts.policies);
     this.#capabilities = buildCapabilities(opts, policy);
     this.#pool = new SandboxPool({
@@ -156,44 +153,28 @@ export class RunnerProcess {
       maxBytes: opts.liveHeapBytes,
       idleMs: opts.liveHeapIdleMs,
       maxRssBytes: opts.liveHeapRssBytes,
+      rss: () => host.residentBytes(),
     });
     this.#memoryGuard = new RunningMemoryGuard({
       maxRssBytes: opts.liveHeapRssBytes,
       relieve: () => this.#live.relieve(),
+      rss: () => host.residentBytes(),
     });
   }
 
   async start(): Promise<void> {
     await this.#pool.warm();
     this.#heartbeat = setInterval(() => this.#beat(), this.#opts.heartbeatIntervalMs);
-    this.#send({ type: 'ready', pid: process.pid });
+    this.#host.ready(process.pid);
     this.#beat();
   }
 
-  /** Handles one message from the parent; invalid messages are ignored (and reported). */
-  handle(raw: unknown): void {
-    const parsed = ParentMessageSchema.safeParse(raw);
-    if (!parsed.success) {
-      process.stderr.write(`runner: ignored an invalid message: ${parsed.error.message}\n`);
-      return;
-    }
-    const msg = parsed.data;
-    switch (msg.type) {
-      case 'run':
-        void this.#run(msg);
-        break;
-      case 'cancel':
-        this.#running.get(msg.executionId)?.abort();
-        break;
-      case 'shutdown':
-        this.stop();
-        break;
-      case 'chain':
-        this.#chainRequests.get(msg.executionId)?.(msg);
-        break;
-    }
+  /** Stops run `executionId` if it runs here (it ends cancelled). */
+  cancel(executionId: string): void {
+    this.#running.get(executionId)?.abort();
   }
 
+  /** Stops heartbeats and every cell; the runner serves nothing more. */
   stop(): void {
     clearInterval(this.#heartbeat);
     for (const c of this.#running.values()) c.abort();
@@ -202,17 +183,21 @@ export class RunnerProcess {
     this.#memoryGuard.close();
   }
 
-  async #run(msg: RunMessage): Promise<void> {
+  /**
+   * Runs `msg` and reports its outcome to the host; resolves once reported. A run whose id is
+   * already running is ignored (its outcome will be reported once).
+   */
+  async run(msg: R): Promise<void> {
     if (this.#running.has(msg.executionId)) return;
     const abort = new AbortController();
     this.#running.set(msg.executionId, abort);
     const startedAt = Date.now();
     // Room for this cell first: idle sessions give way (they can replay) before it is harmed.
     this.#live.relieve();
-    // Console output goes to the parent in batches (a message per few hundred lines or 20 ms),
+    // Console output goes to the host in batches (a write per few hundred lines or 20 ms),
     // however finely the cell prints.
     const output = new OutputBuffer(
-      { append: async (_id, lines) => this.#sendLines(msg.executionId, lines) },
+      { append: (_id, lines) => this.#host.output(msg, lines) },
       msg.executionId,
     );
     let outcome: ExecutionOutcome;
@@ -278,7 +263,7 @@ export class RunnerProcess {
       heapNode = undefined;
     }
     // Report first: disposing an isolate costs milliseconds the caller need not wait for.
-    this.#send({ type: 'outcome', executionId: msg.executionId, outcome, ...(heapNode && { heapNode }) });
+    this.#host.outcome(msg, outcome, heapNode);
     // A sandbox not kept live is never reused: no state reaches another execution.
     if (sandbox) this.#pool.release(sandbox);
     else this.#pool.refill();
@@ -289,7 +274,7 @@ export class RunnerProcess {
    * into which the heap's chain was replayed. Or the outcome when the heap cannot be had.
    */
   async #resume(
-    msg: RunMessage,
+    msg: R,
     signal: AbortSignal,
     startedAt: number,
   ): Promise<{ sandbox: Sandbox } | { outcome: ExecutionOutcome }> {
@@ -313,12 +298,9 @@ export class RunnerProcess {
     }
     const live = this.#live.take(msg.heap, effectiveHeapMb(msg.heapMb));
     if (live) return { sandbox: live };
-    const answer = await this.#requestChain(msg.executionId, msg.heap, signal);
-    if (!answer.chain) {
-      if (signal.aborted) return ended('cancelled');
-      const { code, message } = answer.error ?? { code: 'MCPV8_ERR_HEAP_NOT_FOUND', message: 'no chain' };
-      return ended('failed', `${message} (${code})`);
-    }
+    const answer = await this.#chain(msg, msg.heap, signal);
+    if (!answer) return ended('cancelled');
+    if ('error' in answer) return ended('failed', `${answer.error.message} (${answer.error.code})`);
     const sandbox = await this.#pool.acquire(msg.heapMb);
     const failure = await replayChain(sandbox, answer.chain, {
       signal,
@@ -331,18 +313,18 @@ export class RunnerProcess {
     return ended('failed', failure.error.message);
   }
 
-  /** Asks the parent for the chain of `heap` (root first). */
-  #requestChain(executionId: string, heap: HeapId, signal: AbortSignal): Promise<ChainAnswer> {
+  /** The host's answer for the chain of `heap`, or undefined once `signal` aborts first. */
+  #chain(msg: R, heap: HeapId, signal: AbortSignal): Promise<ChainAnswer | undefined> {
     return new Promise((resolve) => {
-      const done = (answer: ChainAnswer) => {
-        this.#chainRequests.delete(executionId);
-        signal.removeEventListener('abort', onAbort);
-        resolve(answer);
-      };
-      const onAbort = () => done({ type: 'chain', executionId });
+      const onAbort = () => resolve(undefined);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#chainRequests.set(executionId, done);
-      this.#send({ type: 'chain-request', executionId, heap });
+      void this.#host
+        .chain(msg, heap)
+        .catch((err: unknown) => ({ error: { code: 'MCPV8_ERR_SERVER_INTERNAL', message: String(err) } }))
+        .then((answer) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(signal.aborted ? undefined : answer);
+        });
     });
   }
 
@@ -351,7 +333,7 @@ export class RunnerProcess {
    * modules it loaded) and its id; the sandbox stays live under that id.
    */
   #commit(
-    msg: RunMessage,
+    msg: R,
     sandbox: Sandbox,
     recorder: LiveRecorder,
     outcome: ExecutionOutcome,
@@ -379,21 +361,11 @@ export class RunnerProcess {
     return { outcome: { ...outcome, heap: id }, heapNode };
   }
 
-  /** Lines of one batch as `output` messages: one per run of lines of the same level. */
-  #sendLines(executionId: string, lines: readonly OutputLine[]): void {
-    let from = 0;
-    for (let i = 1; i <= lines.length; i++) {
-      if (i < lines.length && lines[i]!.level === lines[from]!.level) continue;
-      const text = lines
-        .slice(from, i)
-        .map((l) => l.text)
-        .join('\n');
-      this.#send({ type: 'output', executionId, level: lines[from]!.level, text });
-      from = i;
-    }
-  }
-
   #beat(): void {
-    this.#send({ type: 'heartbeat', rssBytes: process.memoryUsage.rss(), running: this.#running.size });
+    this.#host.heartbeat({
+      rssBytes: this.#host.residentBytes(),
+      running: this.#running.size,
+      rssBudgetBytes: this.#opts.liveHeapRssBytes,
+    });
   }
 }

@@ -13,13 +13,19 @@ const scriptsDir = fileURLToPath(new URL('../../scripts/services/', import.meta.
 export type ServiceName = 'nats' | 's3' | 'opa' | 'kube';
 
 /** Runs `scripts/services/install-<name>.sh` and returns the `KEY=value` pairs it printed. */
-export async function installService(name: ServiceName): Promise<Record<string, string>> {
-  const { stdout } = await run('bash', [`${scriptsDir}install-${name}.sh`], {
+export function installService(name: ServiceName | 'node'): Promise<Record<string, string>> {
+  return runKeyValueScript(`${scriptsDir}install-${name}.sh`);
+}
+
+/** Runs a bash script of the project and returns the `KEY=value` lines of its stdout. */
+export async function runKeyValueScript(file: string): Promise<Record<string, string>> {
+  const name = file.split('/').pop();
+  const { stdout } = await run('bash', [file], {
     maxBuffer: 16 * 1024 * 1024,
     // A cold build of the Kubernetes control plane takes ~15 min on 2 cores.
     timeout: 45 * 60 * 1000,
   }).catch((err: Error & { stderr?: string }) => {
-    throw new Error(`install-${name}.sh failed: ${err.message}\n${err.stderr ?? ''}`);
+    throw new Error(`${name} failed: ${err.message}\n${err.stderr ?? ''}`);
   });
   const vars: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
@@ -31,7 +37,7 @@ export async function installService(name: ServiceName): Promise<Record<string, 
 
 /** Like {@link installService} but insists on the named keys. */
 export async function requireBinaries<K extends string>(
-  name: ServiceName,
+  name: ServiceName | 'node',
   keys: readonly K[],
 ): Promise<Record<K, string>> {
   const vars = await installService(name);

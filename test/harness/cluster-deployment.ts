@@ -40,6 +40,13 @@ export interface ClusterDeploymentOptions {
   tenants?: number;
   /** Extra env of the controllers. */
   controllerEnv?: Record<string, string>;
+  /**
+   * Runner image (`name:tag`) on a real node (test/harness/node/): the controller's runner pods
+   * run from it there, never pulled. Without it a FakeKubelet runs each pod as a local process.
+   */
+  runnerImage?: string;
+  /** Extra chart values (deep-merged last). */
+  values?: Record<string, unknown>;
 }
 
 export interface Tenant {
@@ -50,7 +57,8 @@ export interface Tenant {
 
 export interface ClusterDeployment {
   install: ChartInstall;
-  kubelet: FakeKubelet;
+  /** The fake kubelet, unless the pods run on a real node (`runnerImage`). */
+  kubelet: FakeKubelet | undefined;
   /** Base URL of the gateway (REST at /api, MCP at /mcp). */
   gatewayUrl: string;
   tenants: Tenant[];
@@ -90,6 +98,8 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
     values: {
       runnerPool: { replicas: opts.replicas ?? 2, executionsPerPod: opts.executionsPerPod ?? 1 },
       tenants: tenantNames.map((ns) => ({ namespace: ns, serviceAccounts: ['agent'] })),
+      ...(opts.runnerImage && { image: runnerImageValues(opts.runnerImage) }),
+      ...opts.values,
     },
   });
   await createBucket(opts, `heaps-${run}`);
@@ -98,12 +108,14 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
   );
 
   mkdirSync(join(dir, 'pods'));
-  const kubelet = await FakeKubelet.start({
-    kube,
-    namespace,
-    labelSelector: 'mcpv8.dev/runner-pool',
-    logDir: join(dir, 'pods'),
-  });
+  const kubelet = opts.runnerImage
+    ? undefined
+    : await FakeKubelet.start({
+        kube,
+        namespace,
+        labelSelector: 'mcpv8.dev/runner-pool',
+        logDir: join(dir, 'pods'),
+      });
 
   const spawnRole = (name: string, args: string[], env: Record<string, string>): ChildProcess => {
     const file = join(dir, `${name}.log`);
@@ -176,7 +188,7 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
     logOf: (name) => {
       const file = logs.get(name);
       if (file) return readFileSync(file, 'utf8');
-      return kubelet.logOf(name);
+      return kubelet?.logOf(name) ?? '';
     },
     close: async () => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -187,7 +199,7 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
             : new Promise<void>((r) => c.once('exit', () => r())),
         ),
       );
-      await kubelet.stop();
+      await kubelet?.stop();
       await install.uninstall().catch(() => undefined);
       // The logs of the last deployment stay readable after the run (debugging a failure).
       const last = join(tmpdir(), 'mcpv8-cluster-last');
@@ -223,6 +235,12 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Chart image values running the runner from a local image that is never pulled. */
+function runnerImageValues(image: string): Record<string, unknown> {
+  const at = image.lastIndexOf(':');
+  return { runner: { repository: image.slice(0, at), tag: image.slice(at + 1) }, pullPolicy: 'Never' };
 }
 
 async function createBucket(opts: ClusterDeploymentOptions, bucket: string): Promise<void> {

@@ -25,7 +25,15 @@ export interface KubeEndpoint {
   /** A kubeconfig file for the admin user (for kubectl-style tools). */
   kubeconfig: string;
   version: string;
+  /**
+   * The credential of the one node a real kubelet may register (user `system:node:<name>` in
+   * `system:nodes`, so the Node authorizer limits it to its own node and pods).
+   */
+  node: { name: string; token: string };
 }
+
+/** Name of the node a real kubelet registers as (test/harness/node/). */
+export const REAL_NODE_NAME = 'mcpv8-node';
 
 export async function startKube(
   runDir: string,
@@ -39,9 +47,13 @@ export async function startKube(
     const etcdUrl = await startEtcd(bins.ETCD, dir, runDir, processes);
 
     const adminToken = randomBytes(24).toString('hex');
-    writeFileSync(join(dir, 'tokens.csv'), `${adminToken},mcpv8-admin,mcpv8-admin-uid,"system:masters"\n`, {
-      mode: 0o600,
-    });
+    const node = { name: REAL_NODE_NAME, token: randomBytes(24).toString('hex') };
+    writeFileSync(
+      join(dir, 'tokens.csv'),
+      `${adminToken},mcpv8-admin,mcpv8-admin-uid,"system:masters"\n` +
+        `${node.token},system:node:${node.name},node-${node.name},"system:nodes"\n`,
+      { mode: 0o600 },
+    );
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
@@ -105,7 +117,7 @@ export async function startKube(
 
     const { stdout } = await promisify(execFile)(bins.KUBE_APISERVER, ['--version']);
     const version = /v\d+\.\d+\.\d+\S*/.exec(stdout)?.[0] ?? 'unknown';
-    return { endpoint: { server, caPem, adminToken, kubeconfig, version }, processes };
+    return { endpoint: { server, caPem, adminToken, kubeconfig, version, node }, processes };
   } catch (err) {
     await Promise.all(processes.map((p) => p.stop()));
     throw err;
@@ -178,7 +190,8 @@ function lastPemBlock(pem: string): string {
   return blocks.at(-1) ?? pem;
 }
 
-function kubeconfigYaml(server: string, caPem: string, token: string): string {
+/** A kubeconfig of one bearer-token user. */
+export function kubeconfigYaml(server: string, caPem: string, token: string): string {
   const ca = Buffer.from(caPem).toString('base64');
   return `apiVersion: v1
 kind: Config

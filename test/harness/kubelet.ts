@@ -59,6 +59,8 @@ interface Entry {
   pid?: number;
   exited?: Promise<number>;
   startedAt?: string;
+  /** Killed by {@link FakeKubelet.oomKill}: its exit is reported as the kernel's OOM kill. */
+  oomKilled?: boolean;
   /** Status patches are applied in order (an early exit must not be overtaken by "Running"). */
   statusChain: Promise<void>;
 }
@@ -138,6 +140,19 @@ export class FakeKubelet {
     const entry = this.#pods.get(podName);
     if (entry?.pid === undefined || entry.state !== 'running') return false;
     return killGroup(entry.pid, signal);
+  }
+
+  /**
+   * What a real kubelet reports when the kernel kills a container at its cgroup memory limit: the
+   * process is SIGKILLed and its pod ends Failed with the container terminated `OOMKilled`, exit
+   * code 137. This kubelet enforces no limits, so tests ask for it (the real-kubelet suite has the
+   * kernel do it); false if the pod is not running.
+   */
+  oomKill(podName: string): boolean {
+    const entry = this.#pods.get(podName);
+    if (entry?.pid === undefined || entry.state !== 'running') return false;
+    entry.oomKilled = true;
+    return killGroup(entry.pid, 'SIGKILL');
   }
 
   /** SIGKILLs every process, waits for them to exit and stops watching. Idempotent. */
@@ -300,7 +315,10 @@ export class FakeKubelet {
   #onExit(entry: Entry, code: number): void {
     if (entry.state !== 'running' || this.#stopped) return;
     entry.state = 'exited';
-    this.#track(this.#patchStatus(entry, terminatedStatus(entry.container, entry, code)));
+    const status = entry.oomKilled
+      ? terminatedStatus(entry.container, entry, 137, 'OOMKilled')
+      : terminatedStatus(entry.container, entry, code);
+    this.#track(this.#patchStatus(entry, status));
   }
 
   /** Graceful deletion: SIGTERM, SIGKILL after the (capped) grace period, then remove the pod. */

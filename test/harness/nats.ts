@@ -14,8 +14,10 @@ export interface NatsEndpoint {
   version: string;
 }
 
+/** Starts nats-server on `host` (default loopback; the real node's pods need the bridge address). */
 export async function startNats(
   runDir: string,
+  host = '127.0.0.1',
 ): Promise<{ endpoint: NatsEndpoint; processes: ServiceProcess[] }> {
   const { NATS_SERVER } = await requireBinaries('nats', ['NATS_SERVER']);
   const [port, monitorPort] = [await freePort(), await freePort()];
@@ -24,15 +26,15 @@ export async function startNats(
   const proc = ServiceProcess.start({
     name: 'nats',
     command: NATS_SERVER,
-    args: ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir],
+    args: ['-a', host, '-p', String(port), '-m', String(monitorPort), '-js', '-sd', storeDir],
     logFile: join(runDir, 'nats.log'),
   });
-  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const monitorUrl = `http://${host}:${monitorPort}`;
   try {
     await proc.waitReady(() => httpOk(`${monitorUrl}/healthz?js-enabled-only=true`), 15_000);
     const varz = (await (await fetch(`${monitorUrl}/varz`)).json()) as { version: string };
     return {
-      endpoint: { url: `nats://127.0.0.1:${port}`, monitorUrl, version: varz.version },
+      endpoint: { url: `nats://${host}:${port}`, monitorUrl, version: varz.version },
       processes: [proc],
     };
   } catch (err) {

@@ -51,20 +51,22 @@ export function runningStatus(c: V1Container, proc: ProcessInfo): Record<string,
   };
 }
 
+/** A pod whose container exited with `exitCode`; `reason` defaults to Completed or Error. */
 export function terminatedStatus(
   c: V1Container,
   proc: ProcessInfo,
   exitCode: number,
+  reason?: string,
 ): Record<string, unknown> {
   const now = new Date().toISOString();
-  const reason = exitCode === 0 ? 'PodCompleted' : 'PodFailed';
+  const podReason = exitCode === 0 ? 'PodCompleted' : 'PodFailed';
   return {
     phase: exitCode === 0 ? 'Succeeded' : 'Failed',
     conditions: [
       condition('PodScheduled', true, now),
       condition('Initialized', true, now),
-      condition('ContainersReady', false, now, reason),
-      condition('Ready', false, now, reason),
+      condition('ContainersReady', false, now, podReason),
+      condition('Ready', false, now, podReason),
     ],
     containerStatuses: [
       containerStatus(
@@ -73,7 +75,7 @@ export function terminatedStatus(
         {
           terminated: {
             exitCode,
-            reason: exitCode === 0 ? 'Completed' : 'Error',
+            reason: reason ?? (exitCode === 0 ? 'Completed' : 'Error'),
             startedAt: proc.startedAt,
             finishedAt: now,
             containerID: `harness://${proc.pid}`,
@@ -90,5 +92,26 @@ export function waitingStatus(c: V1Container, reason: string, message: string): 
     phase: 'Pending',
     conditions: [condition('PodScheduled', true, new Date().toISOString())],
     containerStatuses: [containerStatus(c, undefined, { waiting: { reason, message } }, false)],
+  };
+}
+
+/**
+ * The status a kubelet reports for a runner pod whose container ended (`reason` as the kubelet
+ * names it: `OOMKilled` with 137 when the kernel killed it at its memory limit, `Error`, …), for
+ * tests without a kubelet.
+ */
+export function endedRunnerStatus(image: string, reason: string, exitCode: number): Record<string, unknown> {
+  return {
+    phase: 'Failed',
+    containerStatuses: [
+      {
+        name: 'runner',
+        image,
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        state: { terminated: { reason, exitCode } },
+      },
+    ],
   };
 }

@@ -1,4 +1,7 @@
-/** A real S3 server (MinIO) enforcing SigV4 credentials and conditional writes. */
+/**
+ * A real S3 server enforcing SigV4 credentials and conditional writes: the Versity S3 Gateway
+ * (versitygw) over a local directory, one process in single-account mode.
+ */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,16 +16,25 @@ export interface S3Endpoint {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
-  /** Which server, e.g. `minio`. */
+  /** Which server, e.g. `versitygw`. */
   kind: string;
   version: string;
 }
 
+/** Unauthenticated readiness path; `_` cannot start a bucket name, so no bucket shadows it. */
+const HEALTH_PATH = '/_health';
+const REGION = 'us-east-1';
+
+/**
+ * Starts the server on a free port of `host` (default loopback; the real node's pods need the
+ * bridge address) with a data directory under `runDir`.
+ */
 export async function startS3(
   runDir: string,
+  host = '127.0.0.1',
 ): Promise<{ endpoint: S3Endpoint; processes: ServiceProcess[] }> {
-  const bins = await requireBinaries('s3', ['S3_SERVER', 'S3_SERVER_KIND']);
-  const [port, consolePort] = [await freePort(), await freePort()];
+  const bins = await requireBinaries('s3', ['S3_SERVER', 'S3_SERVER_KIND', 'S3_SERVER_VERSION']);
+  const port = await freePort();
   const dataDir = join(runDir, 's3');
   mkdirSync(dataDir, { recursive: true });
   // Fresh credentials per run: tests prove the server rejects any other.
@@ -32,36 +44,24 @@ export async function startS3(
     name: 's3',
     command: bins.S3_SERVER,
     args: [
-      'server',
-      dataDir,
-      '--address',
-      `127.0.0.1:${port}`,
-      '--console-address',
-      `127.0.0.1:${consolePort}`,
-      '--quiet',
-      '--anonymous',
+      ...['--port', `${host}:${port}`, '--region', REGION],
+      ...['--health', HEALTH_PATH, '--quiet', 'posix', dataDir],
     ],
-    env: {
-      MINIO_ROOT_USER: accessKeyId,
-      MINIO_ROOT_PASSWORD: secretAccessKey,
-      MINIO_BROWSER: 'off',
-      MINIO_UPDATE: 'off',
-      MINIO_CI_CD: '1',
-    },
+    // Credentials by environment, not argv, so they do not show in a process listing.
+    env: { ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey },
     logFile: join(runDir, 's3.log'),
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   try {
-    await proc.waitReady(() => httpOk(`${url}/minio/health/ready`), 30_000);
-    const version = /minio-v?(.*)$/.exec(bins.S3_SERVER)?.[1] ?? 'unknown';
+    await proc.waitReady(() => httpOk(`${url}${HEALTH_PATH}`), 30_000);
     return {
       endpoint: {
         url,
-        region: 'us-east-1',
+        region: REGION,
         accessKeyId,
         secretAccessKey,
         kind: bins.S3_SERVER_KIND,
-        version,
+        version: bins.S3_SERVER_VERSION,
       },
       processes: [proc],
     };

@@ -49,7 +49,7 @@ export function runsDir(): string {
 
 type Started<E> = { endpoint: E; processes: ServiceProcess[] };
 const starters: {
-  [K in ServiceName]: (runDir: string) => Promise<Started<NonNullable<ServiceEndpoints[K]>>>;
+  [K in ServiceName]: (runDir: string, host?: string) => Promise<Started<NonNullable<ServiceEndpoints[K]>>>;
 } = {
   nats: startNats,
   s3: startS3,
@@ -60,17 +60,20 @@ const starters: {
 /**
  * Starts the named services (all by default) and writes the run file `<runs>/<id>.json`.
  * On any failure every service already started is stopped before the error is thrown.
+ * `dataHost` is where NATS and S3 listen (loopback by default; pods of a real node reach them
+ * on its bridge address).
  */
 export async function startServices(
   id: string,
   only: readonly ServiceName[] = ALL_SERVICES,
+  dataHost?: string,
 ): Promise<ServiceRun> {
   const runDir = mkdtempSync(join(tmpdir(), `mcp-v8-services-${id}-`));
   const run: ServiceRun = { id, endpoints: { runDir }, processes: [] };
   const all: ServiceProcess[] = [];
   const results = await Promise.allSettled(
     only.map(async (name) => {
-      const started = await starters[name](runDir);
+      const started = await starters[name](runDir, name === 'nats' || name === 's3' ? dataHost : undefined);
       all.push(...started.processes);
       Object.assign(run.endpoints, { [name]: started.endpoint });
       // Record as we go, so a crash part-way through still leaves a run file to clean up.
@@ -86,6 +89,12 @@ export async function startServices(
   }
   writeRun(run);
   return run;
+}
+
+/** Records more processes of a run (started beside its services) so services:down stops them too. */
+export function addToRun(run: ServiceRun, processes: readonly ServiceProcess[]): void {
+  run.processes.push(...processes.map((p) => p.record));
+  writeRun(run);
 }
 
 /** Stops every process of a run (SIGTERM, then SIGKILL) and removes its files. */

@@ -1,6 +1,6 @@
 // The MCP end-to-end suite (test/e2e/mcp-e2e.suite.ts, what scripts/e2e-kind.sh runs in kind)
 // against the harness's cluster deployment: chart RBAC, two controllers, the gateway and runner
-// pods as local processes, real NATS JetStream, MinIO and kube-apiserver.
+// pods as local processes, real NATS JetStream, S3 (versitygw) and kube-apiserver.
 import { afterAll, beforeAll, inject } from 'vitest';
 import { startClusterDeployment, type ClusterDeployment } from '../harness/cluster-deployment.ts';
 import { describeMcpEndToEnd } from '../e2e/mcp-e2e.suite.ts';

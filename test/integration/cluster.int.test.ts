@@ -1,22 +1,19 @@
 // Cluster mode end to end on the harness: the chart's RBAC and settings, two controller
 // replicas (Lease), the gateway, runner pods run by a fake kubelet as local `mcp-v8 runner`
-// processes, real NATS JetStream, MinIO and kube-apiserver. Every process acts with its
-// ServiceAccount's token, never as admin; the test reads and writes as admin (kubectl).
+// processes, real NATS JetStream, S3 (versitygw) and kube-apiserver. Every process acts with
+// its ServiceAccount's token, never as admin; the test reads and writes as admin (kubectl).
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Execution } from '../../src/api/v1alpha1/index.ts';
 import { startClusterDeployment, waitFor, type ClusterDeployment } from '../harness/cluster-deployment.ts';
+import { clusterClient, EXEC } from '../harness/cluster-client.ts';
 import { kubeApi } from '../harness/kube-api.ts';
 import { s3TestClient } from '../harness/s3-client.ts';
 
 const services = inject('services');
 const kube = services.kube!;
 let cluster: ClusterDeployment;
-
-const EXEC = (ns: string, name = '') =>
-  `/apis/mcpv8.dev/v1alpha1/namespaces/${ns}/executions${name ? `/${name}` : ''}`;
 
 beforeAll(async () => {
   cluster = await startClusterDeployment({ services, replicas: 2 });
@@ -26,61 +23,9 @@ afterAll(async () => {
   await cluster?.close();
 }, 60_000);
 
-let seq = 0;
-/** `kubectl apply` of an Execution (server-side apply, as admin). */
-async function applyExecution(ns: string, spec: Record<string, unknown>): Promise<string> {
-  const name = `e${Date.now().toString(36)}${seq++}`;
-  const res = await kubeApi(kube, 'PATCH', `${EXEC(ns, name)}?fieldManager=kubectl&force=true`, {
-    body: { apiVersion: 'mcpv8.dev/v1alpha1', kind: 'Execution', metadata: { name }, spec },
-    contentType: 'application/apply-patch+yaml',
-  });
-  expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
-  return name;
-}
-
-async function getExecution(ns: string, name: string): Promise<Execution | undefined> {
-  const res = await kubeApi<Execution>(kube, 'GET', EXEC(ns, name));
-  return res.status === 200 ? res.body : undefined;
-}
-
-async function waitPhase(ns: string, name: string, phases: string[], timeoutMs = 60_000): Promise<Execution> {
-  let last: Execution | undefined;
-  try {
-    await waitFor(
-      async () => phases.includes((last = await getExecution(ns, name))?.status?.phase ?? ''),
-      timeoutMs,
-      `${ns}/${name} to reach ${phases.join('|')}`,
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last status ${JSON.stringify(last?.status)}`, { cause: err });
-  }
-  return last!;
-}
-
-async function mcpClient(token: string): Promise<Client> {
-  const client = new Client({ name: 'cluster-test', version: '1.0.0' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${cluster.gatewayUrl}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
-  return client;
-}
-
-async function call(client: Client, name: string, args: Record<string, unknown>) {
-  const res = await client.callTool({ name, arguments: args });
-  expect(res.isError, JSON.stringify(res.content)).toBeFalsy();
-  return res.structuredContent as Record<string, unknown>;
-}
-
-async function runnerPods(): Promise<Array<{ name: string; deleting: boolean }>> {
-  const res = await kubeApi<{ items: Array<{ metadata: { name: string; deletionTimestamp?: string } }> }>(
-    kube,
-    'GET',
-    `/api/v1/namespaces/${cluster.namespace}/pods?labelSelector=mcpv8.dev/runner-pool`,
-  );
-  return res.body.items.map((p) => ({ name: p.metadata.name, deleting: !!p.metadata.deletionTimestamp }));
-}
+const client = clusterClient(kube, () => cluster.gatewayUrl);
+const { applyExecution, getExecution, waitPhase, mcpClient, call } = client;
+const runnerPods = () => client.runnerPods(cluster.namespace);
 
 describe('cluster mode', () => {
   it('runs a kubectl-applied Execution to Succeeded, with phase and reason in the printer columns', async () => {
@@ -195,6 +140,44 @@ describe('cluster mode', () => {
       async () => (await runnerPods()).filter((p) => !p.deleting).length === 2,
       30_000,
       'the pool back at 2 pods',
+    );
+  }, 120_000);
+
+  it('fails an execution whose runner pod is OOMKilled with OutOfMemory naming the pod limit, and refills the pool', async () => {
+    const ns = cluster.tenants[0]!.namespace;
+    const name = await applyExecution(ns, { code: 'while (true) {}', limits: { timeoutSeconds: 120 } });
+    const running = await waitPhase(ns, name, ['Running']);
+    const pod = running.status!.runner!.pod!;
+    const spec = await kubeApi<V1Pod>(kube, 'GET', `/api/v1/namespaces/${cluster.namespace}/pods/${pod}`);
+    const limit = spec.body.spec!.containers[0]!.resources!.limits!.memory;
+    expect(limit).toMatch(/^\d+Mi$/);
+    // The fake kubelet enforces no limit: it reports the kernel's OOM kill of the runner on demand.
+    expect(cluster.kubelet!.oomKill(pod)).toBe(true);
+    const failed = await waitPhase(ns, name, ['Failed', 'Succeeded', 'Cancelled', 'TimedOut'], 30_000);
+    expect(failed.status?.phase).toBe('Failed');
+    expect(failed.status?.error).toEqual({
+      reason: 'OutOfMemory',
+      message: `the runner pod ${pod} was killed for exceeding its memory limit of ${limit}`,
+    });
+    await waitFor(
+      async () => {
+        const pods = (await runnerPods()).filter((p) => !p.deleting);
+        return pods.length === 2 && !pods.some((p) => p.name === pod);
+      },
+      30_000,
+      'the pool refilled without the OOMKilled pod',
+    );
+    await waitFor(
+      async () => {
+        const events = await kubeApi<{
+          items: Array<{ reason: string; type: string; regarding: { name: string } }>;
+        }>(kube, 'GET', `/apis/events.k8s.io/v1/namespaces/${ns}/events`);
+        return events.body.items.some(
+          (e) => e.regarding.name === name && e.reason === 'OutOfMemory' && e.type === 'Warning',
+        );
+      },
+      30_000,
+      'the OutOfMemory event on the Execution',
     );
   }, 120_000);
 

@@ -1,48 +1,60 @@
-// Runner pods over NATS: two real runner processes (src/runner/nats-entry.ts) against the
-// harness NATS server, driven by a NatsRunnerPool — results and console output, a stateful
-// session resumed on the runner holding its heap and replayed elsewhere when that runner is
-// killed, runner loss detected by heartbeats, cancellation.
+// The cluster pool driving real runner pods (src/runner/nats-entry.ts) over the harness NATS, as
+// the controller does: every run names its Execution, so output lands in the tenant's JetStream
+// log and heaps in its S3 prefix. Results and output, cancellation, a session resumed on the
+// runner holding its heap and replayed on another once that runner is killed (lost by
+// heartbeats), a drain on SIGTERM, and a runner staying over its memory budget retired.
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { JetStreamOutputLog } from '../../src/cluster/jetstream-output-log.ts';
 import { NatsRunnerPool } from '../../src/cluster/nats-runner-pool.ts';
-import type { ExecutionOutcome, OutputLevel, RunRequest } from '../../src/core/index.ts';
-import { DirHeapStore } from '../../src/local/heap-store.ts';
+import type { ExecutionOutcome, RunRequest } from '../../src/core/index.ts';
+import type { RunnerOptions } from '../../src/runner/runner-process.ts';
+import { s3TestClient } from '../harness/s3-client.ts';
 
-const nats = inject('services').nats!;
+const { nats, s3 } = inject('services');
 const run = randomBytes(4).toString('hex');
 const PREFIX = `mcpv8t${run}`;
+const BUCKET = `nats-pool-${run}`;
+const NS = `tenant-${run}`;
 const ENTRY = fileURLToPath(new URL('../../src/runner/nats-entry.ts', import.meta.url));
 // Short, yet long enough that a loaded CI machine stalling a runner for a moment is not a loss.
 const HEARTBEAT_TIMEOUT_MS = 3000;
 // A dot is not a subject token character: the runner id must be escaped, not split.
 const IDS = [`runner.a-${run}`, `runner.b-${run}`];
+const MIB = 1024 * 1024;
 
 const children = new Map<string, ChildProcess>();
+const retired: string[] = [];
+const onRetired = new Map<string, () => void>();
 let nc: NatsConnection;
 let pool: NatsRunnerPool;
-let dir = '';
 let seq = 0;
 
-function startRunner(id: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--no-node-snapshot', ENTRY, '--nats-url', nats.url, '--runner-id', id, '--subject-prefix', PREFIX],
-    {
-      env: {
-        ...process.env,
-        // Marks the process so a leftover would be caught by the CI check.
-        MCPV8_TEST_SERVICE: `nats-runner-${id}`,
-        MCPV8_RUNNER_OPTIONS: JSON.stringify({ heartbeatIntervalMs: 200, warmSandboxes: 1 }),
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+/** A runner pod configured through its environment, as the chart does. */
+function startRunner(id: string, options: Partial<RunnerOptions> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--no-node-snapshot', ENTRY], {
+    env: {
+      ...process.env,
+      // Marks the process so a leftover would be caught by the CI check.
+      MCPV8_TEST_SERVICE: `nats-runner-${id}`,
+      MCP_V8_NATS_URL: nats!.url,
+      POD_NAME: id,
+      MCP_V8_RUNNER_SUBJECT_PREFIX: PREFIX,
+      MCP_V8_S3_BUCKET: BUCKET,
+      MCP_V8_S3_ENDPOINT: s3!.url,
+      MCP_V8_S3_REGION: s3!.region,
+      MCP_V8_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: s3!.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey,
+      MCPV8_RUNNER_OPTIONS: JSON.stringify({ heartbeatIntervalMs: 200, warmSandboxes: 1, ...options }),
     },
-  );
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   children.set(id, child);
   return child;
 }
@@ -55,8 +67,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'nats-pool-heaps-'));
-  nc = await connect({ servers: nats.url });
+  await s3TestClient(s3!).send(new CreateBucketCommand({ Bucket: BUCKET }));
+  nc = await connect({ servers: nats!.url });
   // One runner configured, the other found through its announcements.
   pool = new NatsRunnerPool(nc, {
     subjectPrefix: PREFIX,
@@ -65,90 +77,134 @@ beforeAll(async () => {
     heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
     cancelGraceMs: 500,
     deadlineGraceMs: 1000,
-    heaps: new DirHeapStore(dir),
+    memoryGraceMs: 500,
+    outcomes: await jetstreamManager(nc),
+    onRetired: (id) => {
+      retired.push(id);
+      onRetired.get(id)?.();
+    },
   });
-  for (const id of IDS) startRunner(id);
+  // A budget far above what they use: the memory check runs, and never trips.
+  for (const id of IDS) startRunner(id, { liveHeapRssBytes: 2048 * MIB });
   await pool.whenReady(2, 30_000);
 });
 afterAll(async () => {
   await pool?.close();
   await Promise.all([...children.values()].map(stop));
   await nc?.drain();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 interface Started {
   runner: string | undefined;
-  done: Promise<{ outcome: ExecutionOutcome; lines: Array<{ level: OutputLevel; text: string }> }>;
+  name: string;
+  done: Promise<ExecutionOutcome>;
 }
 
 function start(code: string, opts: Partial<RunRequest> & { signal?: AbortSignal } = {}): Started {
-  const executionId = `n${++seq}`;
-  const lines: Array<{ level: OutputLevel; text: string }> = [];
-  const outcome = pool.run(
-    { executionId, code, language: 'javascript', heapMb: 16, timeoutMs: 10_000, ...opts },
-    (level, text) => lines.push({ level, text }),
+  const name = `exec-${++seq}`;
+  const executionId = `${NS}/${name}`;
+  const done = pool.run(
+    {
+      executionId,
+      code,
+      language: 'javascript',
+      heapMb: 16,
+      timeoutMs: 10_000,
+      execution: { namespace: NS, name },
+      ...opts,
+    },
+    () => {},
     opts.signal ?? new AbortController().signal,
   );
-  return { runner: pool.runnerOf(executionId), done: outcome.then((o) => ({ outcome: o, lines })) };
+  return { runner: pool.runnerOf(executionId), name, done };
 }
 
-describe('NatsRunnerPool', () => {
-  it('runs a cell: result and console output', async () => {
-    const { outcome, lines } = await start('console.log("hello"); console.error("oops"); 6 * 7').done;
-    expect(outcome).toMatchObject({ status: 'completed', result: '42', resultType: 'number' });
-    expect(lines.map((l) => l.text.trim())).toEqual(['hello', 'oops']);
+describe('NatsRunnerPool with runner pods', () => {
+  it('runs a cell: the result, and its console output in the tenant output log', async () => {
+    const s = start('console.log("hello"); console.error("oops"); 6 * 7');
+    expect(await s.done).toMatchObject({ status: 'completed', result: '42', resultType: 'number' });
+    const log = await JetStreamOutputLog.open(nc, { namespace: NS });
+    const page = await log.read(s.name, { mode: 'lines', offset: 0, limit: 10 });
+    expect(page.lines.map((l) => [l.level, l.text])).toEqual([
+      ['log', 'hello'],
+      ['error', 'oops'],
+    ]);
+  });
+
+  it('refuses a run that names no Execution, at once', async () => {
+    const outcome = await pool.run(
+      { executionId: `plain-${run}`, code: '1', language: 'javascript', heapMb: 16, timeoutMs: 5000 },
+      () => {},
+      new AbortController().signal,
+    );
+    expect(outcome).toMatchObject({ status: 'failed', error: { reason: 'Error' } });
+    expect(outcome.error?.message).toMatch(/MCPV8_ERR_SERVER_INTERNAL|must name its Execution/);
+  });
+
+  it('retires a runner whose resident size stays over its budget, and gives it no more work', async () => {
+    // A budget below any Node process: every heartbeat reports the runner over it.
+    const id = `runner.c-${run}`;
+    const gone = new Promise<void>((r) => onRetired.set(id, r));
+    startRunner(id, { liveHeapRssBytes: 16 * MIB });
+    await gone;
+    expect(pool.isRetired(id)).toBe(true);
+    const runs = [start('1'), start('2'), start('3')];
+    expect(runs.map((s) => s.runner)).not.toContain(id);
+    for (const s of runs) expect((await s.done).status).toBe('completed');
+    // Runners under their budget are never retired.
+    expect(retired).toEqual([id]);
+    await stop(children.get(id)!);
   });
 
   it('cancels a running execution', async () => {
     const abort = new AbortController();
     const s = start('console.log("go"); while (true) {}', { timeoutMs: 30_000, signal: abort.signal });
-    await new Promise((r) => setTimeout(r, 300));
-    const t = Date.now();
+    const log = await JetStreamOutputLog.open(nc, { namespace: NS });
+    // Running for sure once its first line is stored.
+    while ((await log.read(s.name, { mode: 'lines', offset: 0, limit: 1 })).lines.length === 0)
+      await new Promise((r) => setTimeout(r, 20));
     abort.abort();
-    const { outcome } = await s.done;
-    expect(outcome.status).toBe('cancelled');
-    expect(Date.now() - t).toBeLessThan(500);
+    expect((await s.done).status).toBe('cancelled');
     // The runner stopped the cell, so it takes work again.
     await pool.whenReady(2, 5000);
   });
 
   it('resumes a session on the runner holding its heap, and elsewhere once that runner is killed', async () => {
     const first = start('var n = 1; n', { persist: true });
-    const a = (await first.done).outcome;
+    const a = await first.done;
     expect(a.status, JSON.stringify(a.error)).toBe('completed');
     const second = start('++n', { persist: true, heap: a.heap! });
     expect(second.runner).toBe(first.runner);
-    const b = (await second.done).outcome;
+    const b = await second.done;
     expect(b, JSON.stringify(b.error)).toMatchObject({ status: 'completed', result: '2' });
 
     // In flight on the holder when it dies: lost after the heartbeat timeout.
     const inFlight = start('while (true) {}', { persist: true, heap: b.heap!, timeoutMs: 30_000 });
     expect(inFlight.runner).toBe(first.runner);
-    await new Promise((r) => setTimeout(r, 300));
-    const killedAt = Date.now();
     await stop(children.get(first.runner!)!);
-    const lost = (await inFlight.done).outcome;
+    const lost = await inFlight.done;
     expect(lost.status, JSON.stringify(lost.error)).toBe('failed');
     expect(lost.error?.reason).toBe('RunnerCrashed');
     expect(lost.error?.message).toMatch(/lost/);
-    expect(Date.now() - killedAt).toBeLessThan(HEARTBEAT_TIMEOUT_MS + 1000);
 
+    // The other pod never held it: it replays the chain from the tenant's S3 prefix.
     const third = start('++n', { persist: true, heap: b.heap! });
     expect(third.runner).toBeDefined();
     expect(third.runner).not.toBe(first.runner);
-    const c = (await third.done).outcome;
+    const c = await third.done;
     expect(c, JSON.stringify(c.error)).toMatchObject({ status: 'completed', result: '3' });
   });
 
   it('drains on SIGTERM: finishes what it runs, then exits', async () => {
     await pool.whenReady(1, 10_000);
-    const s = start('await new Promise((r) => setTimeout(r, 500)); "done"');
+    const s = start('console.log("started"); await new Promise((r) => setTimeout(r, 500)); "done"');
     const child = children.get(s.runner!)!;
-    await new Promise((r) => setTimeout(r, 100));
+    const log = await JetStreamOutputLog.open(nc, { namespace: NS });
+    while ((await log.read(s.name, { mode: 'lines', offset: 0, limit: 1 })).lines.length === 0)
+      await new Promise((r) => setTimeout(r, 20));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
-    expect((await s.done).outcome).toMatchObject({ status: 'completed', result: '"done"' });
+    expect(await s.done).toMatchObject({ status: 'completed', result: '"done"' });
     expect(await exited).toBe(0);
   });
 });

@@ -1,7 +1,8 @@
 // Runner pods running cluster executions on their own: real runner processes
 // (src/runner/nats-entry.ts) driven with raw NATS messages, writing console lines to the tenant's
 // JetStream output log, keeping heaps in the tenant's S3 prefix (chains loaded by the runner
-// itself) and publishing outcomes durably, with the running executions in their announcements.
+// itself) and publishing outcomes durably, with the running executions in their announcements;
+// their memory guard on, and a drain on SIGTERM that refuses new runs.
 import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -18,7 +19,10 @@ import {
 } from '../../src/cluster/runner-subjects.ts';
 import { OutcomePublisher } from '../../src/runner/pod/outcome-publisher.ts';
 import type { RunMessage } from '../../src/runner/protocol.ts';
+import type { RunnerOptions } from '../../src/runner/runner-process.ts';
 import { s3TestClient } from '../harness/s3-client.ts';
+import { OWN_MEMORY_MODULE_SOURCE } from '../runner/own-memory-wasm.ts';
+import { clusterRun } from '../runner/pod/cluster-run.ts';
 
 const { nats, s3 } = inject('services');
 const run = randomBytes(4).toString('hex');
@@ -29,24 +33,26 @@ const NS_A = `tenant-a-${run}`;
 const NS_B = `tenant-b-${run}`;
 const ENTRY = fileURLToPath(new URL('../../src/runner/nats-entry.ts', import.meta.url));
 const [POD_A, POD_B, POD_NO_S3] = [`pod-a-${run}`, `pod-b-${run}`, `pod-nos3-${run}`];
+const MIB = 1024 * 1024;
 
 const children: ChildProcess[] = [];
 const outcomes = new Map<string, StoredOutcome>();
 const outMessages: Array<{ type?: string; executionId?: string }> = [];
 const announced = new Map<string, string[]>();
+const drainingSeen = new Set<string>();
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let seq = 0;
 
 /** A runner pod configured through its environment only, as the chart does. */
-function startPod(id: string, withS3: boolean): void {
+function startPod(id: string, withS3: boolean, options: Partial<RunnerOptions> = {}): ChildProcess {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     MCPV8_TEST_SERVICE: `runner-pod-${id}`,
     MCP_V8_NATS_URL: nats!.url,
     POD_NAME: id,
     MCP_V8_RUNNER_SUBJECT_PREFIX: PREFIX,
-    MCPV8_RUNNER_OPTIONS: JSON.stringify({ heartbeatIntervalMs: 100, warmSandboxes: 1 }),
+    MCPV8_RUNNER_OPTIONS: JSON.stringify({ heartbeatIntervalMs: 100, warmSandboxes: 1, ...options }),
   };
   if (withS3) {
     Object.assign(env, {
@@ -64,6 +70,7 @@ function startPod(id: string, withS3: boolean): void {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);
+  return child;
 }
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -79,18 +86,8 @@ async function until<T>(probe: () => T | undefined | Promise<T | undefined>, tim
 /** Sends a cluster run to `pod`; resolves with the execution id (`<namespace>/<name>`). */
 function send(pod: string, namespace: string, code: string, extra: Partial<RunMessage> = {}) {
   const name = `exec-${++seq}`;
-  const executionId = `${namespace}/${name}`;
-  const msg: RunMessage = {
-    type: 'run',
-    executionId,
-    code,
-    language: 'javascript',
-    heapMb: 16,
-    timeoutMs: 10_000,
-    persist: false,
-    execution: { namespace, name },
-    ...extra,
-  };
+  const msg = clusterRun(namespace, name, code, extra);
+  const { executionId } = msg;
   nc.publish(runnerSubjects(PREFIX, pod).in, JSON.stringify(msg));
   return { executionId, name, outcome: () => until(() => outcomes.get(executionId)) };
 }
@@ -117,6 +114,7 @@ beforeAll(async () => {
     callback: (err, m) => {
       const a = err ? undefined : RunnerAnnouncementSchema.safeParse(m.json()).data;
       if (a) announced.set(a.runnerId, a.executions ?? []);
+      if (a?.draining) drainingSeen.add(a.runnerId);
     },
   });
   await nc.flush();
@@ -216,23 +214,61 @@ describe('runner pod, cluster executions', () => {
     expect((await send(POD_NO_S3, NS_A, '1 + 1').outcome()).outcome).toMatchObject({ result: '2' });
   });
 
-  it('keeps runs without an execution as before: everything on the .out subject', async () => {
-    const executionId = `plain-${run}`;
+  it('ignores a run that names no Execution', async () => {
+    const plain = `plain-${run}`;
     const msg = {
       type: 'run',
-      executionId,
-      code: 'console.log("p"); 3',
+      executionId: plain,
+      code: '3',
       language: 'javascript',
       heapMb: 16,
       timeoutMs: 5000,
     };
     nc.publish(runnerSubjects(PREFIX, POD_A).in, JSON.stringify(msg));
-    const outcome = await until(() =>
-      outMessages.find((m) => m.executionId === executionId && m.type === 'outcome'),
+    // Messages are taken in order: once a later run is reported, the first was looked at.
+    expect((await send(POD_A, NS_A, '4').outcome()).outcome).toMatchObject({ result: '4' });
+    expect(outcomes.has(plain)).toBe(false);
+    expect(outMessages.filter((m) => m.executionId === plain)).toEqual([]);
+  });
+
+  it('stops a cell that fills memory outside its heap (guard on with liveHeapRssBytes), and serves on', async () => {
+    const pod = `pod-guard-${run}`;
+    const child = startPod(pod, true, { liveHeapRssBytes: 400 * MIB });
+    await until(() => (announced.has(pod) ? true : undefined), 60_000);
+    // Instances of a module that fills 100 MB of its own memory: the isolate's cap never sees it.
+    // Bounded (1 GB) so that a runner without its guard only fails this test.
+    const bomb = `const mod = ${OWN_MEMORY_MODULE_SOURCE};
+      const keep = [];
+      for (let i = 0; i < 10; i++) { const inst = new WebAssembly.Instance(mod); inst.exports.fill(); keep.push(inst); }
+      keep.length`;
+    const o = await send(pod, NS_A, bomb, { timeoutMs: 30_000 }).outcome();
+    expect(o.outcome).toMatchObject({ status: 'failed', error: { reason: 'OutOfMemory' } });
+    expect((await send(pod, NS_A, '"next"').outcome()).outcome).toMatchObject({ result: '"next"' });
+    expect(child.exitCode).toBeNull();
+  });
+
+  it('drains on SIGTERM: refuses new runs at once, finishes what it runs, then exits', async () => {
+    const pod = `pod-drain-${run}`;
+    const child = startPod(pod, false);
+    await until(() => (announced.has(pod) ? true : undefined), 60_000);
+    const log = await JetStreamOutputLog.open(nc, { namespace: NS_A });
+    const running = send(
+      pod,
+      NS_A,
+      'console.log("started"); await new Promise((r) => setTimeout(r, 500)); "done"',
     );
-    expect(outcome).toMatchObject({ outcome: { status: 'completed', result: '3' } });
-    expect(outMessages.some((m) => m.executionId === executionId && m.type === 'output')).toBe(true);
-    expect(outcomes.has(executionId)).toBe(false);
+    await until(async () => {
+      const page = await log.read(running.name, { mode: 'lines', offset: 0, limit: 1 });
+      return page.lines.length > 0 ? true : undefined;
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    await until(() => (drainingSeen.has(pod) ? true : undefined), 5000);
+    const late = await send(pod, NS_A, '1').outcome();
+    expect(late.outcome).toMatchObject({ status: 'failed', error: { reason: 'RunnerCrashed' } });
+    expect(late.outcome.error?.message).toMatch(/shutting down/);
+    expect((await running.outcome()).outcome).toMatchObject({ status: 'completed', result: '"done"' });
+    expect(await exited).toBe(0);
   });
 
   it('falls back to a plain message on .out when JetStream cannot store the outcome', async () => {

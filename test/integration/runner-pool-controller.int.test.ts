@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { crdPath } from '../../scripts/generate-crds.ts';
+import { endedRunnerStatus } from '../harness/pod-status.ts';
 import {
   API_VERSION,
   CRDS,
@@ -254,6 +255,106 @@ describe('RunnerPool controller', () => {
     await expectSteadyPods(1);
     await waitFor('status replicas 1', async () => (await getPool()).status?.replicas === 1);
     expect(members.get(KEY)).toHaveLength(1);
+  });
+
+  it('replaces a pod whose runner was OOMKilled, with a warning naming its memory limit', async () => {
+    const [victim] = await podsOfPool();
+    const name = victim!.metadata!.name!;
+    // No kubelet here: report what one reports when the kernel kills the runner at its limit.
+    const patched = await api('PATCH', `/api/v1/namespaces/${ns}/pods/${name}/status`, {
+      body: { status: endedRunnerStatus(settings.image, 'OOMKilled', 137) },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    await waitFor('OOMKilled pod replaced', async () => {
+      const now = names(await podsOfPool());
+      return now.length === 1 && !now.includes(name);
+    });
+    await recorder.flush();
+    const limit = victim!.spec!.containers[0]!.resources!.limits!.memory;
+    await waitFor('the PodOOMKilled event', async () => {
+      const res = await api<{ items: { reason: string; type: string; note: string }[] }>(
+        'GET',
+        `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
+      );
+      return res.body.items.some(
+        (e) =>
+          e.reason === 'PodOOMKilled' &&
+          e.type === 'Warning' &&
+          e.note === `the runner pod ${name} was killed for exceeding its memory limit of ${limit}`,
+      );
+    });
+  });
+
+  it('refuses at admission a template memory limit below the isolate floor, or a CPU limit below 100m', async () => {
+    const pool = (resources: Record<string, unknown>, executionsPerPod = 1) =>
+      api<{ message: string }>('POST', poolPath, {
+        body: {
+          apiVersion: API_VERSION,
+          kind: 'RunnerPool',
+          metadata: { name: 'tight' },
+          spec: { executionsPerPod, template: { resources } },
+        },
+      });
+    const memory = await pool({ limits: { memory: '150Mi' } });
+    expect(memory.status).toBe(422);
+    expect(memory.body.message).toContain(
+      'template.resources.limits.memory must be at least isolate.maxHeapMb × isolates per pod (1, or 3 when executionsPerPod > 1) + 128Mi',
+    );
+    // Pooled pods keep two live heaps: 64 × 3 + 128.
+    const pooled = await pool({ limits: { memory: '256Mi' } }, 5);
+    expect(pooled.status).toBe(422);
+    expect(pooled.body.message).toContain('limits.memory must be at least');
+    expect((await pool({ limits: { memory: '384Mi' } }, 5)).status).toBe(201);
+    expect((await api('DELETE', `${poolPath}/tight`)).status).toBeLessThan(300);
+    for (const cpu of [0, '0', '10m']) {
+      const res = await pool({ limits: { cpu } });
+      expect(res.status, String(cpu)).toBe(422);
+      expect(res.body.message).toContain('template.resources.limits.cpu must be at least 100m');
+    }
+    // At the floors, in any quantity form, the pool is admitted.
+    const ok = await pool({ limits: { memory: 256 * 2 ** 20, cpu: '0.1' } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    expect((await api('DELETE', `${poolPath}/tight`)).status).toBeLessThan(300);
+  });
+
+  it('creates no pods for a template the controller refuses: Ready False with the reason, and a warning', async () => {
+    const created = await api('POST', poolPath, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'RunnerPool',
+        metadata: { name: 'small-disk' },
+        spec: { replicas: 2, template: { resources: { limits: { 'ephemeral-storage': '16Mi' } } } },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    let ready: { reason?: string; status?: string; message?: string } | undefined;
+    await waitFor('Ready False EphemeralStorageBelowFloor', async () => {
+      const res = await api<RunnerPool>('GET', `${poolPath}/small-disk`);
+      ready = res.body.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.reason === 'EphemeralStorageBelowFloor';
+    });
+    expect(ready).toMatchObject({ status: 'False' });
+    expect(ready?.message).toContain('16Mi is below the 128Mi the runner needs');
+    await recorder.flush();
+    const events = await api<{ items: { reason: string; type: string; regarding: { name: string } }[] }>(
+      'GET',
+      `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
+    );
+    expect(
+      events.body.items.some(
+        (e) =>
+          e.regarding.name === 'small-disk' &&
+          e.reason === 'EphemeralStorageBelowFloor' &&
+          e.type === 'Warning',
+      ),
+    ).toBe(true);
+    const pods = await core.listNamespacedPod({
+      namespace: ns,
+      labelSelector: `${RUNNER_POOL_LABEL}=small-disk`,
+    });
+    expect(pods.items).toEqual([]);
+    expect((await api('DELETE', `${poolPath}/small-disk`)).status).toBeLessThan(300);
   });
 
   it('records events about the pool', async () => {

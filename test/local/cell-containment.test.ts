@@ -4,6 +4,7 @@
 // and nothing of the host (paths, frames) reached the outcome.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESULT_MAX_BYTES, type ExecutionOutcome, type RunRequest } from '../../src/core/index.ts';
+import { OWN_MEMORY_MODULE_SOURCE } from '../runner/own-memory-wasm.ts';
 import { openOneRunner, type OneRunner } from './one-runner.ts';
 
 let runner: OneRunner;
@@ -200,20 +201,11 @@ describe('floods stay inside the cell', () => {
   });
 
   it('memory a cell holds outside its heap stops that cell (OutOfMemory), not the runner nor a cell beside it', async () => {
-    // (module (memory 1600) (func (export "fill") …)): 100 MB a module keeps to itself, touched
-    // by wasm code; nothing in JavaScript can see it, so only the runner's resident size shows it.
-    const own = [
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01,
-      0x00, 0x05, 0x04, 0x01, 0x00, 0xc0, 0x0c, 0x07, 0x08, 0x01, 0x04, 0x66, 0x69, 0x6c, 0x6c, 0x00, 0x00,
-      0x0a, 0x22, 0x01, 0x20, 0x01, 0x01, 0x7f, 0x03, 0x40, 0x20, 0x00, 0x41, 0x07, 0x3a, 0x00, 0x00, 0x20,
-      0x00, 0x41, 0x80, 0x20, 0x6a, 0x21, 0x00, 0x20, 0x00, 0x41, 0x80, 0x80, 0x80, 0x32, 0x49, 0x0d, 0x00,
-      0x0b, 0x0b,
-    ];
     // A cell of another caller waits on a timer beside it, using no CPU: the guard stops the
     // cell that filled the memory, and this one completes.
     const bystander = run(`await new Promise((r) => setTimeout(r, 4000)); 'alive'`, { timeoutMs: 20_000 });
     const ran = await run(
-      `const mod = new WebAssembly.Module(new Uint8Array([${own.join(',')}]));
+      `const mod = ${OWN_MEMORY_MODULE_SOURCE};
        const keep = [];
        for (;;) { const i = new WebAssembly.Instance(mod); i.exports.fill(); keep.push(i); }`,
       { timeoutMs: 20_000 },

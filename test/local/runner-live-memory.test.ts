@@ -5,6 +5,7 @@
 // evicted session loses nothing: its next cell replays its heap.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionOutcome, RunRequest } from '../../src/core/index.ts';
+import { OWN_MEMORY_MODULE_SOURCE } from '../runner/own-memory-wasm.ts';
 import { openOneRunner, type OneRunner } from './one-runner.ts';
 
 // One runner with the default RSS cap (768 MiB) and as many live heaps as the server keeps by
@@ -17,15 +18,6 @@ afterAll(() => runner?.close());
 
 const run = (code: string, opts: Partial<RunRequest> = {}): Promise<ExecutionOutcome> =>
   runner.run(code, opts);
-
-// (module (memory 1600) (func (export "fill") …)): a 100 MB memory the module keeps to itself,
-// every page of it touched by wasm code; nothing in JavaScript can see or count it.
-const OWN_MEMORY = [
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
-  0x05, 0x04, 0x01, 0x00, 0xc0, 0x0c, 0x07, 0x08, 0x01, 0x04, 0x66, 0x69, 0x6c, 0x6c, 0x00, 0x00, 0x0a, 0x22,
-  0x01, 0x20, 0x01, 0x01, 0x7f, 0x03, 0x40, 0x20, 0x00, 0x41, 0x07, 0x3a, 0x00, 0x00, 0x20, 0x00, 0x41, 0x80,
-  0x20, 0x6a, 0x21, 0x00, 0x20, 0x00, 0x41, 0x80, 0x80, 0x80, 0x32, 0x49, 0x0d, 0x00, 0x0b, 0x0b,
-];
 
 /** An innocent cell of 40 MB (5 M doubles in a 64 MiB heap), held long enough for the supervisor to see it. */
 const innocent = 'const a = new Array(5e6).fill(1.5); await new Promise((r) => setTimeout(r, 300)); a.length';
@@ -57,7 +49,7 @@ describe('memory live sessions hold outside their heaps', () => {
       "a module's own memory, filled by wasm code (6 × 100 MB, seen only in the runner's RSS)",
       6,
       16,
-      `globalThis.inst = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([${OWN_MEMORY.join(',')}]))); inst.exports.fill(); 1`,
+      `globalThis.inst = new WebAssembly.Instance(${OWN_MEMORY_MODULE_SOURCE}); inst.exports.fill(); 1`,
       'typeof inst.exports.fill',
       '"function"',
     ],

@@ -14,6 +14,7 @@ export * from './openapi.ts';
 export * from './execution-types.ts';
 export * from './execution-crd.ts';
 export * from './runner-pool-types.ts';
+export * from './runner-pod-floors.ts';
 export * from './runner-pool-crd.ts';
 
 /** Every CRD of the version, in install order. */

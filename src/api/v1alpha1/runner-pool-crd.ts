@@ -15,6 +15,13 @@ import {
 } from './defaults.ts';
 import { counter, defaultedObject, fromZod, type JSONSchemaProps } from './openapi.ts';
 import { RUNNER_POOL_KIND, RUNNER_POOL_PLURAL, RunnerPoolConditionType } from './runner-pool-types.ts';
+import {
+  CONCURRENT_EXECUTIONS_PER_POD,
+  CPU_FLOOR_MILLICORES,
+  POOLED_LIVE_HEAPS,
+  RUNTIME_OVERHEAD_MIB,
+  memoryFloorMibCel,
+} from './runner-pod-floors.ts';
 
 const limits = fromZod(ExecutionLimitsSchema).properties!;
 const heapMb = (description: string, byDefault: number): JSONSchemaProps => ({
@@ -52,12 +59,17 @@ const isolateSchema: JSONSchemaProps = defaultedObject({
   ],
 });
 
+/** Longest quantity text (`123.456Gi`-like values are a dozen characters); bounds the CEL cost. */
+const QUANTITY_MAX_LENGTH = 64;
+
 /** A resource.Quantity map, as controller-gen renders core/v1 ResourceList. */
 const resourceList = (description: string): JSONSchemaProps => ({
   type: 'object',
   description,
+  maxProperties: 16,
   additionalProperties: {
     anyOf: [{ type: 'integer' }, { type: 'string' }],
+    maxLength: QUANTITY_MAX_LENGTH,
     pattern:
       '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$',
     'x-kubernetes-int-or-string': true,
@@ -85,7 +97,7 @@ const templateSchema: JSONSchemaProps = {
     resources: {
       type: 'object',
       description:
-        'CPU, ephemeral-storage and extra memory for the runner container (memory is at least the isolate cap plus runtime overhead).',
+        'Requests and limits of the runner container; a resource left out is derived by the controller (memory from the isolate cap plus runtime overhead, CPU, ephemeral-storage from /tmp plus logs). A memory limit below maxHeapMb × isolates per pod + runtime overhead, or a CPU limit below 100m, is refused.',
       properties: {
         limits: resourceList('Resource limits.'),
         requests: resourceList('Resource requests.'),
@@ -122,9 +134,43 @@ const templateSchema: JSONSchemaProps = {
   },
 };
 
+/** CEL: the template sets a limit for `resource`, in a form `quantity()` reads. */
+const templateLimit = (resource: string) => {
+  const value = `self.template.resources.limits['${resource}']`;
+  return {
+    present: `has(self.template) && has(self.template.resources) && has(self.template.resources.limits) && '${resource}' in self.template.resources.limits && isQuantity(string(${value}))`,
+    quantity: `quantity(string(${value}))`,
+  };
+};
+const memoryLimit = templateLimit('memory');
+const cpuLimit = templateLimit('cpu');
+
+/**
+ * Limits a runner cannot live with, refused at admission; the controller checks the same floors
+ * (and what only it knows, such as the /tmp size) before it creates a pod.
+ */
+const resourceFloorRules = [
+  {
+    // Built from integers, not strings: a string built at run time has no size bound, which the
+    // API server's CEL cost estimate refuses.
+    rule: `!(${memoryLimit.present}) || ${memoryLimit.quantity}.compareTo(quantity('0').add(${memoryFloorMibCel()} * ${2 ** 20})) >= 0`,
+    // A static message: one that prints the floor would convert it to a string, which costs too much.
+    message: `template.resources.limits.memory must be at least isolate.maxHeapMb × isolates per pod (${CONCURRENT_EXECUTIONS_PER_POD}, or ${CONCURRENT_EXECUTIONS_PER_POD + POOLED_LIVE_HEAPS} when executionsPerPod > 1) + ${RUNTIME_OVERHEAD_MIB}Mi of runtime`,
+    reason: 'FieldValueInvalid' as const,
+    fieldPath: '.template.resources.limits',
+  },
+  {
+    rule: `!(${cpuLimit.present}) || ${cpuLimit.quantity}.compareTo(quantity('${CPU_FLOOR_MILLICORES}m')) >= 0`,
+    message: `template.resources.limits.cpu must be at least ${CPU_FLOOR_MILLICORES}m (a runner needs about half a CPU-second to start)`,
+    reason: 'FieldValueInvalid' as const,
+    fieldPath: '.template.resources.limits',
+  },
+];
+
 const specSchema: JSONSchemaProps = {
   type: 'object',
   description: 'Warm runner pods Executions run on.',
+  'x-kubernetes-validations': resourceFloorRules,
   properties: {
     replicas: {
       type: 'integer',

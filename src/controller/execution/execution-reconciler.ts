@@ -11,6 +11,8 @@
  * - `spec.cancelRequested`: a Pending execution ends Cancelled at once; a running one is
  *   cancelled on its runner.
  * - Finished: deleted `spec.ttlSecondsAfterFinished` after completion (output and heaps stay).
+ * - Its runner lost (pod gone or silent): Failed `RunnerLost`, or `OutOfMemory` naming the pod's
+ *   limit when the pod's status says the kernel killed the runner for memory (runner-pod-end.ts).
  * Runs are followed in the background, so a worker is never held for an execution's duration;
  * the terminal status is written through the store's compare-and-set (a 409 is recomputed).
  */
@@ -34,6 +36,7 @@ import type { ReconcileResult, Reconciler } from '../runtime/index.ts';
 import type { SessionStores } from '../../core/tenant-stores.ts';
 import { recordSessionCell } from '../session-commit.ts';
 import type { RunnerPools } from './runner-pools.ts';
+import { explainLostOutcome, type RunnerPodEnds } from '../runner-pool/runner-pod-end.ts';
 
 /** What the reconciler reports to watchers (events, metrics). */
 export interface ExecutionObserver {
@@ -56,6 +59,11 @@ export interface ExecutionReconcilerOptions {
   /** Deletes a finished Execution if it is still the one described. */
   deleteExecution: (namespace: string, name: string, uid: string) => Promise<unknown>;
   pools: RunnerPools;
+  /**
+   * How runner pods ended (the pod informer's view): an execution whose runner was lost ends
+   * `OutOfMemory` when its pod was killed at its memory limit. Absent: every loss is RunnerLost.
+   */
+  podEnds?: Pick<RunnerPodEnds, 'endOf'>;
   /** Session log and tags of a tenant; absent: stateless (no heaps are committed). */
   sessions?: (namespace: string) => Promise<SessionStores>;
   observer?: ExecutionObserver;
@@ -141,11 +149,13 @@ export class ExecutionReconciler implements Reconciler {
     // Set when the assignment's compare-and-set found the execution no longer Pending: whoever
     // moved it (a cancel, another controller) owns the next step, not this run.
     let claimLost = false;
+    let runner = record.runner;
     const run =
       record.status === 'queued'
         ? pool.runners.run(req, () => {}, abort.signal, {
-            assigned: async (runner) => {
-              const ok = await this.#assign(execution, record, runner);
+            assigned: async (chosen) => {
+              runner = chosen;
+              const ok = await this.#assign(execution, record, chosen);
               claimLost = !ok;
               return ok;
             },
@@ -163,7 +173,9 @@ export class ExecutionReconciler implements Reconciler {
       .then(async (outcome) => {
         // Leadership ended: leave the status as it is for the next leader to adopt.
         if (this.#stopped || claimLost) return;
-        const final = await this.#withSession(record, outcome);
+        const explained = await this.#explainLoss(outcome, runner);
+        if (this.#stopped) return;
+        const final = await this.#withSession(record, explained);
         await this.#finish(execution, record, ['queued', 'running'], final);
       })
       .catch((err: unknown) => this.#opts.log?.error({ err, key }, 'following an execution failed'))
@@ -200,6 +212,13 @@ export class ExecutionReconciler implements Reconciler {
     if (started)
       this.#opts.observer?.assigned(execution, runner, now.getTime() - Date.parse(record.createdAt));
     return started !== undefined;
+  }
+
+  /** A lost runner's executions: why its pod ended decides their reason (OutOfMemory or RunnerLost). */
+  async #explainLoss(outcome: ExecutionOutcome, runner: string | undefined): Promise<ExecutionOutcome> {
+    const ends = this.#opts.podEnds;
+    if (!ends || runner === undefined || outcome.error?.reason !== FailureReason.RunnerLost) return outcome;
+    return explainLostOutcome(outcome, await ends.endOf(runner));
   }
 
   async #withSession(record: ExecutionRecord, outcome: ExecutionOutcome): Promise<ExecutionOutcome> {

@@ -3,6 +3,8 @@
  * keeps each pool at its replicas, and the settings it builds pods with.
  */
 export * from './runner-pod.ts';
+export * from './runner-pod-resources.ts';
+export * from './runner-pod-end.ts';
 export * from './runner-pod-settings.ts';
 export * from './expectations.ts';
 export * from './runner-pool-status.ts';

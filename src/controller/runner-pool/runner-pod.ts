@@ -1,13 +1,23 @@
 /**
  * The runner pod of a RunnerPool (pure): what a pool may choose comes from its template, the rest
- * is fixed here — PodSecurity "restricted", no service-account token, memory sized from the
- * isolate cap, and the runner options derived from the pool.
+ * is fixed here — PodSecurity "restricted", no service-account token, resources the template
+ * leaves out derived (runner-pod-resources.ts), and the runner options derived from the pool.
  */
 import { randomInt } from 'node:crypto';
 import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, RUNNER_POOL_KIND, type RunnerPool } from '../../api/v1alpha1/index.ts';
+import {
+  API_VERSION,
+  CONCURRENT_EXECUTIONS_PER_POD,
+  POOLED_LIVE_HEAPS,
+  RUNNER_POOL_KIND,
+  RUNTIME_OVERHEAD_MIB,
+  liveHeapsPerPod,
+  type RunnerPool,
+} from '../../api/v1alpha1/index.ts';
 import { Mcpv8Error } from '../../core/errors.ts';
+import { LIVE_HEAP_RSS_SHARE } from '../../local/child-runner-pool.ts';
 import type { RunnerOptions } from '../../runner/runner-process.ts';
+import { DEFAULT_TMP_SIZE, memoryLimitBytes, resourcesFor } from './runner-pod-resources.ts';
 
 /** Label every runner pod carries: the name of its pool (the pod informer selects on its key). */
 export const RUNNER_POOL_LABEL = 'mcpv8.dev/runner-pool';
@@ -18,19 +28,8 @@ export const RUNNER_OPTIONS_ENV = 'MCPV8_RUNNER_OPTIONS';
 /** Name of the runner container. */
 export const RUNNER_CONTAINER = 'runner';
 
-/**
- * Memory a runner pod needs besides its isolate heap, MiB. Measured: Node 24 with the runner,
- * NATS and isolated-vm modules loaded sits at ~105 MiB RSS, and a 64 MiB isolate filled to its
- * cap brings it to ~183 MiB (heap plus ~14 MiB of isolate bookkeeping); 192 MiB leaves room for
- * the warm (empty) sandbox, the S3 client and output buffers.
- */
-export const RUNTIME_OVERHEAD_MIB = 192;
-
-/** Executions a runner pod runs at once (the runner takes one cell at a time). */
-export const CONCURRENT_EXECUTIONS_PER_POD = 1;
-
-/** Live isolates a pooled runner pod keeps (each budgeted at the pool's heap cap). */
-export const POOLED_LIVE_HEAPS = 2;
+// The sizing constants live with the CRD, which enforces the same floors at admission.
+export { CONCURRENT_EXECUTIONS_PER_POD, POOLED_LIVE_HEAPS, RUNTIME_OVERHEAD_MIB };
 
 /** Extra seconds past the longest execution a draining runner gets to report and exit. */
 export const TERMINATION_MARGIN_SECONDS = 15;
@@ -50,7 +49,7 @@ export interface RunnerPodSettings {
   podEnv: V1EnvVar[];
   /** Pull policy when the template sets none (default: Kubernetes' own default). */
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
-  /** Size limit of the writable /tmp (default 64Mi). */
+  /** Size limit of the writable /tmp (default {@link DEFAULT_TMP_SIZE}). */
   tmpSizeLimit?: string;
 }
 
@@ -59,10 +58,15 @@ export interface RunnerPodSettings {
  * resumes without replay). A per-execution pod runs one cell and keeps none.
  */
 export function liveHeapsFor(pool: RunnerPool): number {
-  return pool.spec.executionsPerPod > 1 ? POOLED_LIVE_HEAPS : 0;
+  return liveHeapsPerPod(pool.spec.executionsPerPod);
 }
 
-/** Runner options of a pool's pods: what the pool decides, the rest left to the runner defaults. */
+/**
+ * Runner options of a pool's pods: what the pool decides, the rest left to the runner defaults.
+ * The runner's memory guard (liveHeapRssBytes) sits at the embedded pool's share of the pod's
+ * memory limit, so the runner lets go of live isolates, then stops the heaviest running cell
+ * (`OutOfMemory`), before the kernel kills the whole pod at its limit.
+ */
 export function runnerOptionsFor(pool: RunnerPool): Partial<RunnerOptions> {
   return {
     defaultHeapMb: pool.spec.isolate.defaultHeapMb,
@@ -70,16 +74,8 @@ export function runnerOptionsFor(pool: RunnerPool): Partial<RunnerOptions> {
     // One empty isolate ready is all a one-at-a-time runner uses.
     warmSandboxes: 1,
     liveHeaps: liveHeapsFor(pool),
+    liveHeapRssBytes: Math.floor(memoryLimitBytes(pool) * LIVE_HEAP_RSS_SHARE),
   };
-}
-
-/**
- * Memory limit of a pool's runner container, MiB, when its template sets none: the running
- * isolate and every live one at the pool's cap, plus the runtime.
- */
-export function derivedMemoryMib(pool: RunnerPool): number {
-  const isolates = CONCURRENT_EXECUTIONS_PER_POD + liveHeapsFor(pool);
-  return pool.spec.isolate.maxHeapMb * isolates + RUNTIME_OVERHEAD_MIB;
 }
 
 /** A random pod-name suffix of 5 characters of [a-z0-9], like generateName's. */
@@ -166,7 +162,7 @@ export function buildRunnerPod(
           }),
           args: ['runner'],
           env,
-          resources: resourcesFor(pool),
+          resources: resourcesFor(pool, settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE),
           securityContext: {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,
@@ -178,61 +174,10 @@ export function buildRunnerPod(
         },
       ],
       // Read-only root filesystem: /tmp is the only writable path, and it is bounded.
-      volumes: [{ name: 'tmp', emptyDir: { sizeLimit: settings.tmpSizeLimit ?? '64Mi' } }],
+      volumes: [{ name: 'tmp', emptyDir: { sizeLimit: settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE } }],
     },
   };
 }
 
 /** Env the controller sets itself; a same-named entry in the settings would shadow it. */
 const RESERVED_ENV = new Set(['POD_NAME', 'POD_NAMESPACE', RUNNER_OPTIONS_ENV]);
-
-type ResourceList = Record<string, string>;
-
-/** Requests and limits from the template, with memory derived from the isolate cap when unset. */
-function resourcesFor(pool: RunnerPool): { requests: ResourceList; limits: ResourceList } {
-  const given = pool.spec.template?.resources ?? {};
-  const requests = stringify(given.requests);
-  const limits = stringify(given.limits);
-  if (limits.memory === undefined) {
-    const derived = `${derivedMemoryMib(pool)}Mi`;
-    // A request above the derived limit would make the pod invalid (request ≤ limit): keep it.
-    const request = requests.memory;
-    limits.memory = request !== undefined && memoryBytes(request) > memoryBytes(derived) ? request : derived;
-  }
-  requests.memory ??= limits.memory;
-  return { requests, limits };
-}
-
-function stringify(list: Record<string, string | number> | undefined): ResourceList {
-  const out: ResourceList = {};
-  for (const [k, v] of Object.entries(list ?? {})) out[k] = String(v);
-  return out;
-}
-
-const SUFFIX_FACTORS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-  m: 1e-3,
-};
-
-/** Bytes of a memory quantity (`512Mi`, `1G`, `1e9`, `134217728`); NaN when unreadable. */
-export function memoryBytes(quantity: string): number {
-  const m = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[kMGTPEm]))?$/.exec(
-    quantity,
-  );
-  if (!m) return Number.NaN;
-  const base = Number(m[1]);
-  if (m[2] !== undefined) return base * 10 ** Number(m[2].slice(1));
-  return base * SUFFIX_FACTORS[m[3] ?? '']!;
-}

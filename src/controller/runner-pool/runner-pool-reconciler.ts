@@ -1,8 +1,11 @@
 /**
  * Keeps each RunnerPool at `spec.replicas` warm runner pods (key `<namespace>/<pool name>`):
- * deletes pods that exited or are used up, creates the missing ones without over-creating while
- * the cache lags ({@link Expectations}), deletes the surplus on scale-down (not-ready pods first),
- * tells the runner side which pods belong to the pool, and writes the pool's status.
+ * deletes pods that exited or are used up (a runner the kernel killed at its memory limit with a
+ * `PodOOMKilled` warning), creates the missing ones without over-creating while the cache lags
+ * ({@link Expectations}), deletes the surplus on scale-down (not-ready pods first), tells the
+ * runner side which pods belong to the pool, and writes the pool's status. A pool whose template
+ * resources a runner cannot live with (runner-pod-resources.ts) gets no new pods: its Ready
+ * condition is False with the problem's reason, and a warning says why.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -18,6 +21,15 @@ import {
   buildRunnerPod,
   type RunnerPodSettings,
 } from './runner-pod.ts';
+import {
+  OOM_KILLED,
+  describeRunnerPodEnd,
+  runnerPodEnd,
+  runnerPodEndKind,
+  type RunnerPodEnd,
+  type RunnerPodEndKind,
+} from './runner-pod-end.ts';
+import { DEFAULT_TMP_SIZE, resourceProblems, type ResourceProblemReason } from './runner-pod-resources.ts';
 import { kubeRunnerPoolApi, type RunnerPoolApi } from './runner-pool-api.ts';
 import { computeStatus, statusChanged } from './runner-pool-status.ts';
 
@@ -32,9 +44,18 @@ export const RunnerPoolEventReason = {
   PodRetired: 'PodRetired',
   /** Deleted because it exited (Succeeded or Failed). */
   PodFinished: 'PodFinished',
+  /** Deleted because the kernel killed its runner at the pod's memory limit (a Warning). */
+  PodOOMKilled: 'PodOOMKilled',
   InvalidSpec: 'InvalidSpec',
 } as const;
-export type RunnerPoolEventReason = (typeof RunnerPoolEventReason)[keyof typeof RunnerPoolEventReason];
+/** Event reasons on pools: the above, or a {@link ResourceProblemReason} when pods are refused. */
+export type RunnerPoolEventReason =
+  (typeof RunnerPoolEventReason)[keyof typeof RunnerPoolEventReason] | ResourceProblemReason;
+
+/** Counts of runner pods that ended, by how (ExecutionMetrics fits). */
+export interface RunnerPodMetrics {
+  podEnded(kind: RunnerPodEndKind): void;
+}
 
 /** What the execution side tells the pool side, and is told back. */
 export interface RunnerPoolHooks {
@@ -66,6 +87,8 @@ export interface RunnerPoolReconcilerOptions {
   notReadyPollMs?: number;
   /** Overrides `kubeConfig`'s API calls (tests). */
   api?: RunnerPoolApi;
+  /** Counts the pods that ended, once each, when they are deleted. */
+  metrics?: RunnerPodMetrics;
   log?: Pick<Logger, 'debug' | 'info' | 'warn'>;
 }
 
@@ -74,6 +97,15 @@ export function poolKeyOfPod(pod: V1Pod): string | undefined {
   const pool = pod.metadata?.labels?.[RUNNER_POOL_LABEL];
   const namespace = pod.metadata?.namespace;
   return pool && namespace ? `${namespace}/${pool}` : undefined;
+}
+
+/** A pod to delete, why, and how it ended if it did. */
+interface Cleanup {
+  pod: V1Pod;
+  reason: RunnerPoolEventReason;
+  note: string;
+  type?: EventType;
+  end?: RunnerPodEnd;
 }
 
 const isFinished = (pod: V1Pod) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
@@ -90,6 +122,7 @@ export class RunnerPoolReconciler implements Reconciler {
   readonly #maxCreates: number;
   readonly #pollMs: number;
   readonly #log: RunnerPoolReconcilerOptions['log'];
+  readonly #metrics: RunnerPodMetrics | undefined;
 
   constructor(opts: RunnerPoolReconcilerOptions) {
     this.#pods = opts.pods;
@@ -102,6 +135,7 @@ export class RunnerPoolReconciler implements Reconciler {
     this.#maxCreates = opts.maxCreatesPerReconcile ?? 20;
     this.#pollMs = opts.notReadyPollMs ?? 5000;
     this.#log = opts.log;
+    this.#metrics = opts.metrics;
     // Settle expectations as soon as the cache shows the change (before the next reconcile).
     this.#pods.addEventHandler({
       onAdd: (pod) => this.#observe(pod, 'add'),
@@ -124,6 +158,15 @@ export class RunnerPoolReconciler implements Reconciler {
       await this.#writeStatus(pool, { live: 0, readyRunners: 0, invalid: message }, signal);
       throw new TerminalError(`RunnerPool ${key}: ${message}`);
     }
+    // Limits a runner cannot live with: no new pods (the pods it has keep serving) until the spec
+    // changes, which enqueues the pool again.
+    const problems = resourceProblems(pool, this.#settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE);
+    const refused =
+      problems.length === 0
+        ? undefined
+        : { reason: problems[0]!.reason, message: problems.map((p) => p.message).join('; ') };
+    if (refused)
+      this.#record(pool, 'Warning', refused.reason, `no runner pods are created: ${refused.message}`);
 
     const owned = this.#ownedPods(pool, namespace);
     const inCache = new Set(owned.map((p) => p.metadata!.name!));
@@ -136,15 +179,25 @@ export class RunnerPoolReconciler implements Reconciler {
     const deleting = this.#expectations.pendingDeletes(key);
 
     const live: V1Pod[] = [];
-    const cleanup: { pod: V1Pod; reason: RunnerPoolEventReason; note: string }[] = [];
+    const cleanup: Cleanup[] = [];
     for (const pod of owned) {
       const podName = pod.metadata!.name!;
       if (pod.metadata?.deletionTimestamp || deleting.has(podName)) continue;
-      if (isFinished(pod)) {
+      const end = isFinished(pod) ? runnerPodEnd(pod) : undefined;
+      if (end?.reason === OOM_KILLED) {
         cleanup.push({
           pod,
+          end,
+          type: 'Warning',
+          reason: RunnerPoolEventReason.PodOOMKilled,
+          note: describeRunnerPodEnd(end),
+        });
+      } else if (isFinished(pod)) {
+        cleanup.push({
+          pod,
+          ...(end && { end }),
           reason: RunnerPoolEventReason.PodFinished,
-          note: `pod ${podName} exited (${pod.status!.phase})`,
+          note: `pod ${podName} exited (${pod.status!.phase}${end ? `: ${end.reason}` : ''})`,
         });
       } else if (this.#hooks.isRetired(podName)) {
         cleanup.push({
@@ -174,14 +227,12 @@ export class RunnerPoolReconciler implements Reconciler {
     const errors: unknown[] = [];
     await Promise.all(
       cleanup.map((c) =>
-        this.#deletePod(key, pool, c.pod, c.reason, c.note, signal).catch(
-          (err: unknown) => void errors.push(err),
-        ),
+        this.#deletePod(key, pool, c, signal).catch((err: unknown) => void errors.push(err)),
       ),
     );
 
     const pendingCreates = this.#expectations.pendingCreates(key).size;
-    const missing = Math.min(desired - members.length - pendingCreates, this.#maxCreates);
+    const missing = refused ? 0 : Math.min(desired - members.length - pendingCreates, this.#maxCreates);
     if (missing > 0) {
       const results = await Promise.allSettled(
         Array.from({ length: missing }, () => this.#createPod(key, pool, signal)),
@@ -193,7 +244,12 @@ export class RunnerPoolReconciler implements Reconciler {
     if (errors.length > 0) throw errors[0];
 
     const readyRunners = this.#hooks.readyRunners(key);
-    const status = await this.#writeStatus(pool, { live: members.length, readyRunners }, signal);
+    const status = await this.#writeStatus(
+      pool,
+      { live: members.length, readyRunners, ...(refused && { invalid: refused }) },
+      signal,
+    );
+    if (refused) return;
     const expiry = this.#expectations.nextExpiryMs(key);
     const notReady = (status.readyReplicas ?? 0) < desired;
     const after = [expiry === undefined ? undefined : expiry + 1, notReady ? this.#pollMs : undefined]
@@ -237,14 +293,8 @@ export class RunnerPoolReconciler implements Reconciler {
     this.#record(pool, 'Normal', RunnerPoolEventReason.PodCreated, `created pod ${podName}`);
   }
 
-  async #deletePod(
-    key: string,
-    pool: RunnerPool,
-    pod: V1Pod,
-    reason: RunnerPoolEventReason,
-    note: string,
-    signal: AbortSignal,
-  ): Promise<void> {
+  async #deletePod(key: string, pool: RunnerPool, cleanup: Cleanup, signal: AbortSignal): Promise<void> {
+    const { pod, reason, note } = cleanup;
     const podName = pod.metadata!.name!;
     this.#expectations.expectDelete(key, podName);
     try {
@@ -261,7 +311,8 @@ export class RunnerPoolReconciler implements Reconciler {
       }
       throw err;
     }
-    this.#record(pool, 'Normal', reason, note);
+    if (cleanup.end) this.#metrics?.podEnded(runnerPodEndKind(cleanup.end));
+    this.#record(pool, cleanup.type ?? 'Normal', reason, note);
   }
 
   async #writeStatus(pool: RunnerPool, observed: Parameters<typeof computeStatus>[1], signal: AbortSignal) {

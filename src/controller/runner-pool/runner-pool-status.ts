@@ -10,6 +10,7 @@ import {
   type RunnerPoolStatus,
 } from '../../api/v1alpha1/index.ts';
 import { RUNNER_POOL_LABEL } from './runner-pod.ts';
+import { ResourceProblemReason } from './runner-pod-resources.ts';
 
 /** Reasons of the Ready condition. */
 export const RunnerPoolReadyReason = {
@@ -19,6 +20,8 @@ export const RunnerPoolReadyReason = {
   RunnersNotReady: 'RunnersNotReady',
   /** The pool cannot get pods (e.g. a name too long to label them). */
   InvalidSpec: 'InvalidSpec',
+  /** The template's resources are below what a runner needs (no pods are created): the reason says which. */
+  ...ResourceProblemReason,
 } as const;
 export type RunnerPoolReadyReason = (typeof RunnerPoolReadyReason)[keyof typeof RunnerPoolReadyReason];
 
@@ -32,8 +35,11 @@ export interface ObservedPool {
   live: number;
   /** Runners that announced themselves (the hook's count; capped at `live` here). */
   readyRunners: number;
-  /** Set when the spec is unusable: Ready is False with reason InvalidSpec and this message. */
-  invalid?: string;
+  /**
+   * Set when the spec is unusable: Ready is False with this reason and message (a bare message:
+   * reason InvalidSpec).
+   */
+  invalid?: string | { reason: RunnerPoolReadyReason; message: string };
 }
 
 /** The status to write; `now` is an RFC 3339 time for a condition that changes status. */
@@ -42,12 +48,11 @@ export function computeStatus(pool: RunnerPool, observed: ObservedPool, now: str
   const readyReplicas = Math.max(0, Math.min(observed.readyRunners, observed.live));
   let condition: Omit<Condition<RunnerPoolConditionType, RunnerPoolReadyReason>, 'lastTransitionTime'>;
   if (observed.invalid !== undefined) {
-    condition = {
-      type: RunnerPoolConditionType.Ready,
-      status: 'False',
-      reason: RunnerPoolReadyReason.InvalidSpec,
-      message: observed.invalid,
-    };
+    const { reason, message } =
+      typeof observed.invalid === 'string'
+        ? { reason: RunnerPoolReadyReason.InvalidSpec, message: observed.invalid }
+        : observed.invalid;
+    condition = { type: RunnerPoolConditionType.Ready, status: 'False', reason, message };
   } else {
     const ready = readyReplicas >= desired;
     condition = {

@@ -1,30 +1,28 @@
 /**
- * A runner pod (`mcp-v8 runner`): the same RunnerProcess as a local child runner, spoken to over
- * NATS (subjects in cluster/runner-subjects.ts). Must run under `--no-node-snapshot` (isolated-vm).
- *
- * Runs without `execution` behave as they always have: output, chain requests and outcomes go to
- * the pool on the runner's `.out` subject. Cluster runs (with `execution`) are the pod's own
- * business (cluster-runs.ts): output to JetStream, heaps in the tenant's S3 prefix, outcomes
- * published durably.
+ * A runner pod (`mcp-v8 runner`): the same RunnerProcess as a local child runner, hosted by the
+ * pod (pod-host.ts) instead of a parent process. Runs and cancels come over NATS (subjects in
+ * cluster/runner-subjects.ts), each run naming its Execution; output, heaps and outcomes are the
+ * pod's own business. Must run under `--no-node-snapshot` (isolated-vm).
  *
  * SIGTERM drains: runs already received finish (and their outcomes are published), new ones are
  * refused, then the process exits.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
-import { FailureReason, endedOutcome, failureError } from '../../core/index.ts';
 import {
+  RunnerInMessageSchema,
+  decodeJson,
   heartbeatSubject,
   runnerSubjects,
+  type PodRunMessage,
   type RunnerAnnouncement,
+  type RunnerOutMessage,
   type RunnerSubjects,
 } from '../../cluster/runner-subjects.ts';
 import { TenantHeapStores } from '../../cluster/tenant-heap-stores.ts';
 import { connectNats } from '../../cluster/connection-settings.ts';
-import { RunMessageSchema, type RunnerMessage } from '../protocol.ts';
 import { exitOnCatastrophicError } from '../catastrophic-exit.ts';
 import { RunnerProcess, type RunnerOptions } from '../runner-process.ts';
-import { ClusterRuns } from './cluster-runs.ts';
 import {
   RUNNER_OPTIONS_ENV,
   parseRunnerPodConfig,
@@ -33,12 +31,12 @@ import {
 } from './config.ts';
 import { ClusterHeaps } from './heap-side.ts';
 import { OutcomePublisher } from './outcome-publisher.ts';
-import { ClusterOutputSink, jetStreamOutputLogs } from './output-sink.ts';
+import { TenantOutputLogs, jetStreamOutputLogs } from './output-sink.ts';
+import { PodHost } from './pod-host.ts';
+import { PodRuns } from './pod-runs.ts';
 
 /** Most execution ids an announcement lists (the schema's bound). */
 const MAX_ANNOUNCED = 64;
-/** Cluster execution ids remembered to refuse a run sent twice. */
-const MAX_REMEMBERED_RUNS = 10_000;
 
 function exit(message: string, code: number): never {
   process.stderr.write(`runner: ${message}\n`);
@@ -74,20 +72,16 @@ export async function startRunnerPod(argv: string[], env: NodeJS.ProcessEnv): Pr
   await pod.start();
 }
 
-/** The wiring of one pod: NATS subjects ↔ RunnerProcess, with cluster runs set aside. */
+/** The wiring of one pod: NATS subjects ↔ admission ↔ RunnerProcess ↔ its host. */
 class RunnerPod {
   readonly #nc: NatsConnection;
   readonly #config: RunnerPodConfig;
   readonly #subjects: RunnerSubjects;
   readonly #log: pino.Logger;
-  readonly #runner: RunnerProcess;
+  readonly #runner: RunnerProcess<PodRunMessage>;
   readonly #outcomes: OutcomePublisher;
-  readonly #cluster: ClusterRuns;
-  /** Runs received and not yet reported: what a drain waits for, and what announcements list. */
-  readonly #inFlight = new Set<string>();
-  /** Cluster runs received, oldest first (bounded): each is run at most once. */
-  readonly #received = new Set<string>();
-  #draining = false;
+  readonly #runs: PodRuns;
+  /** What the runner said it runs in its last heartbeat. */
   #running = 0;
 
   constructor(
@@ -107,15 +101,22 @@ class RunnerPod {
       warn: (message) => log.warn(message),
     });
     const stores = config.s3 && TenantHeapStores.fromSettings(config.s3);
-    this.#cluster = new ClusterRuns({
+    const heaps = new ClusterHeaps(stores);
+    const host = new PodHost({
       runnerId: config.runnerId,
-      sink: new ClusterOutputSink(jetStreamOutputLogs(nc)),
-      heaps: new ClusterHeaps(stores),
+      outputs: new TenantOutputLogs(jetStreamOutputLogs(nc)),
+      heaps,
       publish: (namespace, msg) => this.#outcomes.publish(namespace, msg),
-      toRunner: (msg) => this.#runner.handle(msg),
-      onDone: (executionId) => this.#inFlight.delete(executionId),
+      report: (msg) => this.#report(msg),
+      onDone: (executionId) => this.#runs.done(executionId),
     });
-    this.#runner = new RunnerProcess(options, (msg) => this.#send(msg), exitOnCatastrophicError);
+    this.#runner = new RunnerProcess(options, host, exitOnCatastrophicError);
+    this.#runs = new PodRuns({
+      heaps,
+      runner: this.#runner,
+      end: (run, outcome) => host.outcome(run, outcome),
+      warn: (message) => log.warn(message),
+    });
   }
 
   async start(): Promise<void> {
@@ -125,12 +126,12 @@ class RunnerPod {
     });
     this.#nc.subscribe(this.#subjects.in, {
       callback: (err, msg) => {
-        if (!err) this.#onParent(msg.data);
+        if (!err) this.#onMessage(msg.data);
       },
     });
     process.once('SIGTERM', () => this.#drain());
     void this.#nc.closed().then((err) => {
-      if (this.#draining) return;
+      if (this.#runs.draining) return;
       // Closed without a drain (reconnects are unlimited, so this is fatal): nobody reads our results.
       process.stderr.write(`runner: NATS connection closed${err ? `: ${err.message}` : ''}\n`);
       this.#runner.stop();
@@ -139,65 +140,32 @@ class RunnerPod {
     await this.#runner.start().catch((err: unknown) => exit(`could not start: ${String(err)}`, 1));
   }
 
-  #onParent(data: Uint8Array): void {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(new TextDecoder().decode(data));
-    } catch {
-      process.stderr.write('runner: ignored a message that is not JSON\n');
+  #onMessage(data: Uint8Array): void {
+    const parsed = RunnerInMessageSchema.safeParse(decodeJson(data));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.#log.warn(`ignored an invalid message (${issue?.path.join('.') || 'message'}: ${issue?.message})`);
       return;
     }
-    const run = RunMessageSchema.safeParse(raw);
-    if (!run.success) {
-      const cancel = raw as { type?: unknown; executionId?: unknown };
-      if (cancel?.type === 'cancel' && typeof cancel.executionId === 'string')
-        this.#cluster.cancel(cancel.executionId);
-      this.#runner.handle(raw);
-      return;
-    }
-    const msg = run.data;
-    // A controller that took over re-sends a run its runner does not list; if this pod did get
-    // it after all, it must not run it a second time.
-    if (ClusterRuns.isCluster(msg)) {
-      if (this.#received.has(msg.executionId)) {
-        this.#log.warn(`ignored a second run of ${msg.executionId}`);
-        return;
-      }
-      this.#received.add(msg.executionId);
-      if (this.#received.size > MAX_REMEMBERED_RUNS)
-        this.#received.delete(this.#received.values().next().value!);
-    }
-    if (this.#draining) {
-      // Refused, not dropped: the pool learns at once instead of at the deadline.
-      const error = failureError(FailureReason.RunnerCrashed, 'the runner is shutting down');
-      const outcome = endedOutcome('failed', error, msg.heapMb, 0);
-      if (ClusterRuns.isCluster(msg)) {
-        this.#inFlight.add(msg.executionId);
-        this.#cluster.refuse(msg, outcome);
-      } else this.#publish(this.#subjects.out, { type: 'outcome', executionId: msg.executionId, outcome });
-      return;
-    }
-    this.#inFlight.add(msg.executionId);
-    if (ClusterRuns.isCluster(msg)) this.#cluster.start(msg);
-    else this.#runner.handle(raw);
+    const msg = parsed.data;
+    if (msg.type === 'cancel') this.#runs.cancel(msg.executionId);
+    else this.#runs.receive(msg);
   }
 
-  #send(msg: RunnerMessage): void {
-    if (this.#cluster.fromRunner(msg)) return;
+  /** Ready and heartbeats: to the pool on `.out`, and announced to whoever takes over. */
+  #report(msg: RunnerOutMessage): void {
     if (msg.type === 'heartbeat') this.#running = msg.running;
-    if (msg.type === 'outcome') this.#inFlight.delete(msg.executionId);
     this.#publish(this.#subjects.out, msg);
-    if (msg.type === 'ready') this.#announce(msg.pid);
-    else if (msg.type === 'heartbeat') this.#announce(process.pid);
+    this.#announce();
   }
 
-  #announce(pid: number): void {
+  #announce(): void {
     const a: RunnerAnnouncement = {
       runnerId: this.#config.runnerId,
-      pid,
+      pid: process.pid,
       running: this.#running,
-      draining: this.#draining,
-      executions: [...this.#inFlight].slice(0, MAX_ANNOUNCED),
+      draining: this.#runs.draining,
+      executions: [...this.#runs.inFlight].slice(0, MAX_ANNOUNCED),
     };
     this.#publish(heartbeatSubject(this.#config.subjectPrefix), a);
   }
@@ -212,11 +180,11 @@ class RunnerPod {
   }
 
   #drain(): void {
-    this.#draining = true;
-    this.#announce(process.pid);
+    this.#runs.drain();
+    this.#announce();
     const deadline = Date.now() + this.#config.drainTimeoutMs;
     const timer = setInterval(() => {
-      if (this.#inFlight.size > 0 && Date.now() < deadline) return;
+      if (this.#runs.inFlight.size > 0 && Date.now() < deadline) return;
       clearInterval(timer);
       this.#runner.stop();
       void this.#nc

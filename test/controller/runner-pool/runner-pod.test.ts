@@ -2,7 +2,9 @@
 // PodSecurity "restricted" profile (the integration test has the API server enforce it).
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { LIVE_HEAP_RSS_SHARE } from '../../../src/local/child-runner-pool.ts';
 import {
+  LOG_MARGIN_MIB,
   RUNNER_OPTIONS_ENV,
   RUNNER_POOL_LABEL,
   RUNTIME_OVERHEAD_MIB,
@@ -207,13 +209,21 @@ describe('buildRunnerPod', () => {
     expect(env.filter((e) => e.name === RUNNER_OPTIONS_ENV)).toHaveLength(1);
   });
 
+  it('lets pooled pods keep live heaps, and budgets their memory for them', () => {
+    const pooled = defaultedPool({ executionsPerPod: 10 });
+    const env = container(buildRunnerPod(pooled, settings)).env!;
+    expect(JSON.parse(env.at(-1)!.value!)).toMatchObject({ liveHeaps: POOLED_LIVE_HEAPS });
+    const memory = `${64 * (1 + POOLED_LIVE_HEAPS) + RUNTIME_OVERHEAD_MIB}Mi`;
+    expect(container(buildRunnerPod(pooled, settings)).resources!.limits!.memory).toBe(memory);
+  });
+
   it('derives memory limit = maxHeapMb + runtime overhead and request = limit', () => {
     const pod = buildRunnerPod(
       defaultedPool({ template: { resources: { requests: { cpu: '250m' }, limits: { cpu: 1 } } } }),
       settings,
     );
     const memory = `${64 + RUNTIME_OVERHEAD_MIB}Mi`;
-    expect(container(pod).resources).toEqual({
+    expect(container(pod).resources).toMatchObject({
       requests: { cpu: '250m', memory },
       limits: { cpu: '1', memory },
     });
@@ -226,34 +236,61 @@ describe('buildRunnerPod', () => {
     expect(container(small).resources!.limits!.memory).toBe(`${16 + RUNTIME_OVERHEAD_MIB}Mi`);
   });
 
-  it('lets pooled pods keep live heaps, and budgets their memory for them', () => {
-    const pooled = defaultedPool({ executionsPerPod: 10 });
-    const env = container(buildRunnerPod(pooled, settings)).env!;
-    expect(JSON.parse(env.at(-1)!.value!)).toMatchObject({ liveHeaps: POOLED_LIVE_HEAPS });
-    const memory = `${64 * (1 + POOLED_LIVE_HEAPS) + RUNTIME_OVERHEAD_MIB}Mi`;
-    expect(container(buildRunnerPod(pooled, settings)).resources!.limits!.memory).toBe(memory);
+  it('derives CPU (limit 1, request 100m) and ephemeral storage (/tmp + log margin) when the template sets none', () => {
+    const plain = container(buildRunnerPod(defaultedPool(), settings)).resources;
+    const storage = `${64 + LOG_MARGIN_MIB}Mi`;
+    expect(plain).toEqual({
+      requests: { memory: `${64 + RUNTIME_OVERHEAD_MIB}Mi`, cpu: '100m', 'ephemeral-storage': storage },
+      limits: { memory: `${64 + RUNTIME_OVERHEAD_MIB}Mi`, cpu: '1', 'ephemeral-storage': storage },
+    });
+    // A bigger /tmp gets a bigger ephemeral-storage limit, and the emptyDir of that size.
+    const big = buildRunnerPod(defaultedPool(), { ...settings, tmpSizeLimit: '1Gi' });
+    expect(container(big).resources!.limits!['ephemeral-storage']).toBe(`${1024 + LOG_MARGIN_MIB}Mi`);
+    expect(big.spec!.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: '1Gi' } }]);
   });
 
-  it('keeps a memory limit or request the template sets', () => {
+  it('keeps what the template sets: a limit alone is also the request, a request above the derived limit raises it', () => {
     const limited = buildRunnerPod(
-      defaultedPool({ template: { resources: { limits: { memory: '1Gi' } } } }),
+      defaultedPool({
+        template: { resources: { limits: { memory: '1Gi', cpu: '500m', 'ephemeral-storage': '1Gi' } } },
+      }),
       settings,
     );
-    expect(container(limited).resources).toEqual({ requests: { memory: '1Gi' }, limits: { memory: '1Gi' } });
+    expect(container(limited).resources).toEqual({
+      requests: { memory: '1Gi', cpu: '500m', 'ephemeral-storage': '1Gi' },
+      limits: { memory: '1Gi', cpu: '500m', 'ephemeral-storage': '1Gi' },
+    });
     const requested = buildRunnerPod(
-      defaultedPool({ template: { resources: { requests: { memory: '200Mi' } } } }),
+      defaultedPool({ template: { resources: { requests: { memory: '150Mi', cpu: '50m' } } } }),
       settings,
     );
-    expect(container(requested).resources).toEqual({
-      requests: { memory: '200Mi' },
-      limits: { memory: `${64 + RUNTIME_OVERHEAD_MIB}Mi` },
+    expect(container(requested).resources).toMatchObject({
+      requests: { memory: '150Mi', cpu: '50m' },
+      limits: { memory: `${64 + RUNTIME_OVERHEAD_MIB}Mi`, cpu: '1' },
     });
     // A request above the derived limit would be invalid (request > limit): the limit follows it.
     const big = buildRunnerPod(
-      defaultedPool({ template: { resources: { requests: { memory: '2Gi' } } } }),
+      defaultedPool({ template: { resources: { requests: { memory: '2Gi', cpu: 4 } } } }),
       settings,
     );
-    expect(container(big).resources).toEqual({ requests: { memory: '2Gi' }, limits: { memory: '2Gi' } });
+    expect(container(big).resources).toMatchObject({
+      requests: { memory: '2Gi', cpu: '4' },
+      limits: { memory: '2Gi', cpu: '4' },
+    });
+  });
+
+  it("gives the runner a memory guard at the embedded pool's share of the pod's memory limit", () => {
+    const guard = (pool: ReturnType<typeof defaultedPool>) =>
+      (JSON.parse(container(buildRunnerPod(pool, settings)).env!.at(-1)!.value!) as Record<string, number>)
+        .liveHeapRssBytes;
+    expect(LIVE_HEAP_RSS_SHARE).toBe(0.75);
+    expect(guard(defaultedPool())).toBe(Math.floor((64 + RUNTIME_OVERHEAD_MIB) * 2 ** 20 * 0.75));
+    expect(guard(defaultedPool({ template: { resources: { limits: { memory: '1Gi' } } } }))).toBe(
+      0.75 * 2 ** 30,
+    );
+    expect(guard(defaultedPool({ template: { resources: { requests: { memory: '2Gi' } } } }))).toBe(
+      1.5 * 2 ** 30,
+    );
   });
 
   it('gives a draining runner the longest timeout plus a margin to finish', () => {

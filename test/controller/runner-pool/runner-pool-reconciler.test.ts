@@ -17,6 +17,8 @@ import {
 import type { ResourceEventHandler } from '../../../src/controller/runtime/informer.ts';
 import { TerminalError } from '../../../src/controller/runtime/reconciler.ts';
 import { defaultedPool, settings } from './fixtures.ts';
+import { endedRunnerStatus } from '../../harness/pod-status.ts';
+import { RUNTIME_OVERHEAD_MIB } from '../../../src/api/v1alpha1/index.ts';
 
 const KEY = 'mcp/default';
 const signal = new AbortController().signal;
@@ -39,6 +41,7 @@ function harness(spec: Partial<RunnerPool['spec']> = {}, opts: { ttlMs?: number;
   const patches: RunnerPoolStatus[] = [];
   const events: EventsV1Event[] = [];
   const retired = new Set<string>();
+  const ended: string[] = [];
   let ready = 0;
   let members: string[] | undefined;
   let failCreate: number | undefined;
@@ -82,6 +85,7 @@ function harness(spec: Partial<RunnerPool['spec']> = {}, opts: { ttlMs?: number;
     events: recorder,
     expectations: new Expectations(opts),
     api,
+    metrics: { podEnded: (kind) => ended.push(kind) },
   });
   /** The informer catches up: created pods appear, deleted ones disappear. */
   const sync = () => {
@@ -104,6 +108,7 @@ function harness(spec: Partial<RunnerPool['spec']> = {}, opts: { ttlMs?: number;
     patches,
     events,
     retired,
+    ended,
     recorder,
     sync,
     reconcile: () => reconciler.reconcile(KEY, signal),
@@ -165,6 +170,81 @@ describe('RunnerPoolReconciler', () => {
     expect(h.events.map((e) => e.reason).sort()).toEqual(
       expect.arrayContaining(['PodFinished', 'PodRetired', 'PodCreated']),
     );
+  });
+
+  it('replaces a pod whose runner was OOMKilled with a warning naming its limit, and counts it', async () => {
+    const h = harness({ replicas: 2 });
+    await h.reconcile();
+    h.sync();
+    const [oom, crashed] = [...h.pods.keys()];
+    const terminated = (reason: string, exitCode: number) =>
+      endedRunnerStatus(settings.image, reason, exitCode);
+    h.update(oom!, (p) => (p.status = terminated('OOMKilled', 137)));
+    h.update(crashed!, (p) => (p.status = terminated('Error', 1)));
+    await h.reconcile();
+    expect(h.deleted.sort()).toEqual([oom, crashed].sort());
+    expect(h.created).toHaveLength(2);
+    expect(h.ended.sort()).toEqual(['Error', 'OOMKilled']);
+    await h.recorder.flush();
+    const limit = h.pods.get(oom!)!.spec!.containers[0]!.resources!.limits!.memory;
+    expect(h.events.find((e) => e.reason === 'PodOOMKilled')).toMatchObject({
+      type: 'Warning',
+      note: `the runner pod ${oom} was killed for exceeding its memory limit of ${limit}`,
+    });
+    expect(h.events.find((e) => e.reason === 'PodFinished')?.note).toBe(
+      `pod ${crashed} exited (Failed: Error)`,
+    );
+    // Counted once: the next reconcile sees the pods as being deleted.
+    await h.reconcile();
+    expect(h.ended).toHaveLength(2);
+  });
+
+  it('refuses to create pods for a template below the floors: Ready False with the reason, a warning', async () => {
+    const h = harness({
+      replicas: 2,
+      template: { resources: { limits: { memory: '100Mi' } } },
+    });
+    expect(await h.reconcile()).toBeUndefined();
+    expect(h.created).toHaveLength(0);
+    expect(h.patches.at(-1)).toMatchObject({
+      replicas: 0,
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'MemoryLimitBelowFloor',
+          message: expect.stringContaining(
+            `100Mi is below the ${64 + RUNTIME_OVERHEAD_MIB}Mi the runner needs`,
+          ) as string,
+        },
+      ],
+    });
+    await h.recorder.flush();
+    expect(h.events.find((e) => e.reason === 'MemoryLimitBelowFloor')).toMatchObject({
+      type: 'Warning',
+      note: expect.stringContaining('no runner pods are created') as string,
+    });
+    // Fixed spec: pods come.
+    h.setPool({ ...h.pool()!, spec: { ...h.pool()!.spec, template: {} } });
+    await h.reconcile();
+    expect(h.created).toHaveLength(2);
+  });
+
+  it('keeps the pods a pool already has when its template turns invalid, and replaces none', async () => {
+    const h = harness({ replicas: 2 });
+    await h.reconcile();
+    h.sync();
+    const [a, b] = [...h.pods.keys()];
+    h.setPool({
+      ...h.pool()!,
+      spec: { ...h.pool()!.spec, template: { resources: { limits: { 'ephemeral-storage': '10Mi' } } } },
+    });
+    h.update(a!, (p) => (p.status = { phase: 'Failed' }));
+    await h.reconcile();
+    expect(h.deleted).toEqual([a]);
+    expect(h.created).toHaveLength(0);
+    expect(h.members()).toEqual([b]);
+    expect(h.patches.at(-1)?.conditions?.[0]?.reason).toBe('EphemeralStorageBelowFloor');
   });
 
   it('scales down by deleting the surplus, unscheduled and not-ready pods first, and only once', async () => {

@@ -1,0 +1,46 @@
+/**
+ * The memory a pod's runner is charged for, as its kernel limit counts it: the working set of the
+ * container's memory cgroup (usage minus inactive file pages, which the kernel reclaims before it
+ * OOM-kills; the kubelet's own definition). Process RSS is the wrong measure in a pod: it counts
+ * the Node binary's file pages, which were charged to whoever read them first (containerd, when it
+ * unpacked the image), and misses the page cache the container's files use. Measured with the
+ * runner image: an idle runner is ~69 MiB RSS but ~21 MiB charged to its cgroup.
+ */
+import { readFileSync } from 'node:fs';
+
+/** cgroup v2 (unified) files, then v1's memory hierarchy, as runc mounts them in a container. */
+const V2 = {
+  usage: '/sys/fs/cgroup/memory.current',
+  stat: '/sys/fs/cgroup/memory.stat',
+  inactive: 'inactive_file',
+};
+const V1 = {
+  usage: '/sys/fs/cgroup/memory/memory.usage_in_bytes',
+  stat: '/sys/fs/cgroup/memory/memory.stat',
+  inactive: 'total_inactive_file',
+};
+
+/**
+ * A reader of the container's working set in bytes, or undefined when the process is not in a
+ * memory cgroup it can read (then the caller measures process RSS).
+ */
+export function cgroupWorkingSet(): (() => number) | undefined {
+  for (const files of [V2, V1]) {
+    const read = () => workingSet(files);
+    try {
+      if (read() > 0) return () => read() || process.memoryUsage.rss();
+    } catch {
+      // not this version
+    }
+  }
+  return undefined;
+}
+
+function workingSet(files: typeof V1): number {
+  const usage = Number(readFileSync(files.usage, 'utf8').trim());
+  const stat = readFileSync(files.stat, 'utf8');
+  const line = stat.split('\n').find((l) => l.startsWith(`${files.inactive} `));
+  const inactive = line ? Number(line.slice(files.inactive.length + 1)) : 0;
+  const bytes = usage - inactive;
+  return Number.isFinite(bytes) && bytes > 0 ? bytes : 0;
+}
