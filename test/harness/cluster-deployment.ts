@@ -151,7 +151,9 @@ export async function startClusterDeployment(opts: ClusterDeploymentOptions): Pr
       ...FAST_LEASE,
       MCP_V8_KUBECONFIG: controllerKubeconfig,
       MCP_V8_HEALTH_PORT: '0',
-      MCP_V8_RUNNER_HEARTBEAT_TIMEOUT_MS: '3000',
+      // Local runner processes answer at once; real pods share two cores with everything here
+      // while several start, so they get the product's default.
+      ...(!opts.runnerImage && { MCP_V8_RUNNER_HEARTBEAT_TIMEOUT_MS: '3000' }),
       ...opts.controllerEnv,
     });
     controllers.set(identity, child);
