@@ -40,6 +40,7 @@ import {
 } from './runner-subjects.ts';
 import { dispatchRun, trackRun, type PendingRun } from '../core/runner-dispatch.ts';
 import { RunnerRoster, type Runner } from './nats-runner-roster.ts';
+import type { RunnerRetirement } from '../core/index.ts';
 import {
   DEFAULT_NATS_RUNNER_POOL_OPTIONS,
   type NatsRunnerPoolOptions,
@@ -184,12 +185,12 @@ export class NatsRunnerPool implements RunnerPool {
   }
 
   /**
-   * True once `runnerId` is done with and runs nothing: it was given all its runs, or it stayed
-   * over its memory budget.
+   * Why `runnerId` is done with, once it runs nothing: it was given all its runs, or it stayed
+   * over its memory budget; undefined while it is not.
    */
-  isRetired(runnerId: string): boolean {
+  retiredFor(runnerId: string): RunnerRetirement | undefined {
     const r = this.#runners.get(runnerId);
-    return r !== undefined && this.#runners.retired(r) && r.running.size === 0;
+    return r !== undefined && r.running.size === 0 ? this.#runners.retiredFor(r) : undefined;
   }
 
   /** Ids of the runners that announced themselves and can take work (or do). */

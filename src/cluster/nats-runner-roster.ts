@@ -4,6 +4,7 @@
  * `runsPerRunner`, and not over their memory budget. The pool owns the messaging; this owns the
  * bookkeeping.
  */
+import type { RunnerRetirement } from '../core/index.ts';
 import type { PendingRun } from '../core/runner-dispatch.ts';
 import { subjectToken } from './nats-tokens.ts';
 import type { NatsRunnerPoolOptions } from './nats-runner-pool-options.ts';
@@ -112,7 +113,13 @@ export class RunnerRoster {
 
   /** Gets no more work: used up, or over its memory budget. */
   retired(r: Runner): boolean {
-    return r.overMemory || this.usedUp(r);
+    return this.retiredFor(r) !== undefined;
+  }
+
+  /** Why `r` gets no more work, if it does not. */
+  retiredFor(r: Runner): RunnerRetirement | undefined {
+    if (r.overMemory) return 'over-memory';
+    return this.usedUp(r) ? 'used-up' : undefined;
   }
 
   /**

@@ -161,7 +161,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
       settings: podSettings,
       hooks: {
         readyRunners: (key) => pools.readyRunners(key),
-        isRetired: (pod) => pools.isRetired(pod),
+        retiredFor: (pod) => pools.retiredFor(pod),
         onMembers: (key, names) =>
           pools.setMembers(key, names, poolInformer.get(key)?.spec.executionsPerPod ?? 1),
       },

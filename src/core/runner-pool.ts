@@ -53,3 +53,6 @@ export interface RunnerPool {
   /** Stops every runner; executions still running end as failed/RunnerCrashed. */
   close(): Promise<void>;
 }
+
+/** Why a runner gets no more work: it ran all its runs, or it stayed over its memory budget. */
+export type RunnerRetirement = 'used-up' | 'over-memory';

@@ -147,7 +147,7 @@ describe('NatsRunnerPool with runner pods', () => {
     const gone = new Promise<void>((r) => onRetired.set(id, r));
     startRunner(id, { liveHeapRssBytes: 16 * MIB });
     await gone;
-    expect(pool.isRetired(id)).toBe(true);
+    expect(pool.retiredFor(id)).toBe('over-memory');
     const runs = [start('1'), start('2'), start('3')];
     expect(runs.map((s) => s.runner)).not.toContain(id);
     for (const s of runs) expect((await s.done).status).toBe('completed');

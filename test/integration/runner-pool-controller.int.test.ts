@@ -146,7 +146,7 @@ beforeAll(async () => {
     settings,
     hooks: {
       readyRunners: (key) => ready.get(key) ?? 0,
-      isRetired: (name) => retired.has(name),
+      retiredFor: (name) => (retired.has(name) ? 'used-up' : undefined),
       onMembers: (key, podNames) => members.set(key, podNames),
     },
     events: recorder,

@@ -6,7 +6,7 @@
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { FailureReason, type RunnerPoolStats } from '../../core/index.ts';
+import { FailureReason, type RunnerPoolStats, type RunnerRetirement } from '../../core/index.ts';
 import { NatsRunnerPool } from '../../cluster/nats-runner-pool.ts';
 
 export interface RunnerPoolsOptions {
@@ -64,10 +64,13 @@ export class RunnerPools {
     return this.find(key)?.readyRunners().length ?? 0;
   }
 
-  /** True when the pod has run all its executions (any pool). */
-  isRetired(runnerId: string): boolean {
-    for (const pool of this.#pools.values()) if (pool.isRetired(runnerId)) return true;
-    return false;
+  /** Why the pod is done with (it ran all its executions, or stayed over its memory budget), if it is. */
+  retiredFor(runnerId: string): RunnerRetirement | undefined {
+    for (const pool of this.#pools.values()) {
+      const why = pool.retiredFor(runnerId);
+      if (why) return why;
+    }
+    return undefined;
   }
 
   setMembers(key: string, podNames: readonly string[], executionsPerPod: number): void {

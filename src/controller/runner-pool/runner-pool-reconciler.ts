@@ -10,6 +10,7 @@
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { RunnerPool } from '../../api/v1alpha1/index.ts';
+import type { RunnerRetirement } from '../../core/index.ts';
 import type { EventRecorder, EventType } from '../events/event-recorder.ts';
 import type { Informer } from '../runtime/informer.ts';
 import { objectKey, parseKey } from '../runtime/keys.ts';
@@ -61,8 +62,8 @@ export interface RunnerPodMetrics {
 export interface RunnerPoolHooks {
   /** Pods of the pool whose runner announced itself over NATS. */
   readyRunners(poolKey: string): number;
-  /** The pod ran its `executionsPerPod` and is idle: delete it. */
-  isRetired(podName: string): boolean;
+  /** Why the pod is done with and idle (delete it): it ran its `executionsPerPod`, or stayed over its memory budget. */
+  retiredFor(podName: string): RunnerRetirement | undefined;
   /** The pool's live pods after each reconcile (so the NATS runner pool knows its members). */
   onMembers(poolKey: string, podNames: string[]): void;
 }
@@ -184,6 +185,7 @@ export class RunnerPoolReconciler implements Reconciler {
       const podName = pod.metadata!.name!;
       if (pod.metadata?.deletionTimestamp || deleting.has(podName)) continue;
       const end = isFinished(pod) ? runnerPodEnd(pod) : undefined;
+      let retired: RunnerRetirement | undefined;
       if (end?.reason === OOM_KILLED) {
         cleanup.push({
           pod,
@@ -199,11 +201,14 @@ export class RunnerPoolReconciler implements Reconciler {
           reason: RunnerPoolEventReason.PodFinished,
           note: `pod ${podName} exited (${pod.status!.phase}${end ? `: ${end.reason}` : ''})`,
         });
-      } else if (this.#hooks.isRetired(podName)) {
+      } else if ((retired = this.#hooks.retiredFor(podName))) {
         cleanup.push({
           pod,
           reason: RunnerPoolEventReason.PodRetired,
-          note: `pod ${podName} ran its executions`,
+          note:
+            retired === 'over-memory'
+              ? `pod ${podName} stayed over its memory budget`
+              : `pod ${podName} ran its executions`,
         });
       } else {
         live.push(pod);

@@ -21,10 +21,14 @@ const V1 = {
 };
 
 /**
- * A reader of the container's working set in bytes, or undefined when the process is not in a
- * memory cgroup it can read (then the caller measures process RSS).
+ * A reader of the container's working set in bytes, or undefined when this process is not a
+ * container's own process (then the caller measures process RSS). Only a container's first process
+ * (pid 1 of its pid namespace, as the runner image's entrypoint is) can be sure the memory cgroup
+ * mounted at /sys/fs/cgroup is its own: elsewhere that is the host's hierarchy, whose root counts
+ * the whole machine (a runner pod run as a local process by the fake kubelet, say).
  */
-export function cgroupWorkingSet(): (() => number) | undefined {
+export function cgroupWorkingSet(pid = process.pid): (() => number) | undefined {
+  if (pid !== 1) return undefined;
   for (const files of [V2, V1]) {
     const read = () => workingSet(files);
     try {

@@ -77,7 +77,7 @@ function harness(spec: Partial<RunnerPool['spec']> = {}, opts: { ttlMs?: number;
     settings,
     hooks: {
       readyRunners: (key) => (key === KEY ? ready : 0),
-      isRetired: (name) => retired.has(name),
+      retiredFor: (name) => (retired.has(name) ? 'used-up' : undefined),
       onMembers: (key, names) => {
         if (key === KEY) members = [...names].sort();
       },
@@ -353,7 +353,7 @@ describe('RunnerPoolReconciler', () => {
       pods: { list: () => [], addEventHandler: () => undefined },
       pools: { get: () => long },
       settings,
-      hooks: { readyRunners: () => 0, isRetired: () => false, onMembers: () => undefined },
+      hooks: { readyRunners: () => 0, retiredFor: () => undefined, onMembers: () => undefined },
       api: {
         createPod: () => Promise.reject(new Error('must not create')),
         deletePod: () => Promise.resolve(true),

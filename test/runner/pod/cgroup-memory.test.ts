@@ -1,0 +1,11 @@
+// Which memory figure a pod's runner holds itself to. Only a container's first process reads the
+// cgroup mounted at /sys/fs/cgroup as its own (the real-node suite, test/pods/, shows it in a
+// pod); anywhere else that mount is the host's, so the runner keeps measuring its own RSS.
+import { describe, expect, it } from 'vitest';
+import { cgroupWorkingSet } from '../../../src/runner/pod/cgroup-memory.ts';
+
+describe('cgroupWorkingSet', () => {
+  it('is not used by a process that is not its container’s first process', () => {
+    expect(cgroupWorkingSet(process.pid === 1 ? 2 : process.pid)).toBeUndefined();
+  });
+});
