@@ -237,7 +237,9 @@ export class RunnerProcess<R extends RunMessage = RunMessage> {
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      const oom = /memory/i.test(message);
+      // The guard may stop a cell anywhere, its transform included: that is memory, not a crash.
+      const oom =
+        /memory/i.test(message) || (guarded !== undefined && this.#memoryGuard.stoppedCell(guarded));
       // The runner's own failure: its message and stack may name host paths, so they go to the
       // runner's log, and the outcome says only what happened.
       if (!oom)

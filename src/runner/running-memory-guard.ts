@@ -31,6 +31,8 @@ export class RunningMemoryGuard {
   /** The sandbox stopped last, until its cell has ended and one check has passed since. */
   #settling: Sandbox | undefined;
   #settled = false;
+  /** Sandboxes the guard stopped (so whatever their cell meets next is named OutOfMemory). */
+  readonly #stoppedSandboxes = new WeakSet<Sandbox>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = 0;
 
@@ -60,6 +62,11 @@ export class RunningMemoryGuard {
     return this.#stopped;
   }
 
+  /** Whether the guard stopped `sandbox`'s cell: it ended for memory, whatever it met then. */
+  stoppedCell(sandbox: Sandbox): boolean {
+    return this.#stoppedSandboxes.has(sandbox);
+  }
+
   /** Stops the likeliest culprit if the process is over its guard with nothing idle left to free. */
   check(): void {
     if (this.#settling) {
@@ -78,6 +85,7 @@ export class RunningMemoryGuard {
     const culprit = this.#culprit();
     if (!culprit) return;
     culprit.dispose();
+    this.#stoppedSandboxes.add(culprit);
     this.#stopped++;
     this.#settling = culprit;
     this.#settled = false;

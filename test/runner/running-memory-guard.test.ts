@@ -101,3 +101,17 @@ describe('the running memory guard', () => {
     guard.close();
   });
 });
+
+describe('what the guard tells the runner', () => {
+  it('names the cells it stopped, and only those', () => {
+    const [hog, other] = [cell(), cell()];
+    const guard = guardOver([hog, other], { bytes: 500 });
+    guard.begin(hog.sandbox);
+    guard.begin(other.sandbox);
+    hog.cpu = 10;
+    guard.check();
+    expect(guard.stoppedCell(hog.sandbox)).toBe(true);
+    expect(guard.stoppedCell(other.sandbox)).toBe(false);
+    guard.close();
+  });
+});

@@ -40,6 +40,29 @@ export function cgroupWorkingSet(pid = process.pid): (() => number) | undefined 
   return undefined;
 }
 
+/**
+ * The memory a pod's runner holds itself to: the container's cgroup working set when it is the
+ * container's first process, else the process's own anonymous and shared memory (RssAnon +
+ * RssShmem) — what a cgroup is charged for the pages this process itself allocated, without the
+ * Node binary's file pages that plain RSS adds (~50 MiB).
+ */
+export function podResidentBytes(): () => number {
+  return cgroupWorkingSet() ?? ownAnonymousBytes;
+}
+
+/** RssAnon + RssShmem of this process, bytes (process RSS where /proc cannot tell). */
+export function ownAnonymousBytes(): number {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    const bytes = (kb('RssAnon') + kb('RssShmem')) * 1024;
+    if (Number.isFinite(bytes) && bytes > 0) return bytes;
+  } catch {
+    // no /proc
+  }
+  return process.memoryUsage.rss();
+}
+
 function workingSet(files: typeof V1): number {
   const usage = Number(readFileSync(files.usage, 'utf8').trim());
   const stat = readFileSync(files.stat, 'utf8');

@@ -11,7 +11,7 @@ import type { PodRunMessage, RunnerOutMessage } from '../../cluster/runner-subje
 import type { RunnerHeartbeat, RunnerHost } from '../runner-host.ts';
 import type { ClusterHeaps } from './heap-side.ts';
 import type { TenantOutputLogs } from './output-sink.ts';
-import { cgroupWorkingSet } from './cgroup-memory.ts';
+import { podResidentBytes } from './cgroup-memory.ts';
 
 export interface PodHostDeps {
   runnerId: string;
@@ -29,7 +29,7 @@ export class PodHost implements RunnerHost<PodRunMessage> {
   readonly #deps: PodHostDeps;
 
   /** The pod's kill line is its cgroup's limit: measure what the cgroup is charged. */
-  readonly #resident = cgroupWorkingSet() ?? (() => process.memoryUsage.rss());
+  readonly #resident = podResidentBytes();
 
   constructor(deps: PodHostDeps) {
     this.#deps = deps;
