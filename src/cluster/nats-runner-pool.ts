@@ -12,6 +12,12 @@
  * In the last two cases the runner may still be busy with it: it is suspect and gets no work until
  * a heartbeat shows it runs no more than the pool gave it.
  *
+ * A runner pod holds its own claim (pod-runs.ts): it refuses a run past its `executionsPerPod`
+ * or of a tenant other than the one it is bound to. A refusal is not an outcome: the runner is
+ * marked (used up, or bound to that tenant) and the run goes to another runner, or waits for one.
+ * Runs are only routed to runners bound to their tenant or to none yet; when every runner is bound
+ * to another tenant, an idle one is retired so a fresh pod takes its place.
+ *
  * Memory (as the local supervisor acts on a runner's resident size): the pod's memory limit is the
  * kill line, enforced by the kernel; a runner whose heartbeats report a resident size above its
  * budget for `memoryGraceMs` — its own guards could not bring it down — gets no more work and is
@@ -32,6 +38,7 @@ import {
   RunnerAnnouncementSchema,
   RunnerOutMessageSchema,
   allRunnersOut,
+  type RefusedMessage,
   decodeJson,
   heartbeatSubject,
   podRunMessage,
@@ -57,6 +64,9 @@ const UNNAMED_RUN = new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', [
 
 type Pending = PendingRun;
 
+/** Refusals one run may meet before it ends failed (each marks a runner, so few are expected). */
+const MAX_REFUSALS = 16;
+
 /** {@link RunnerPool} over NATS; the connection belongs to the caller. */
 export class NatsRunnerPool implements RunnerPool {
   readonly #nc: NatsConnection;
@@ -67,6 +77,10 @@ export class NatsRunnerPool implements RunnerPool {
   readonly #configured: ReadonlySet<string>;
   readonly #subs: Subscription[];
   readonly #watchdog: NodeJS.Timeout;
+  /** Outcomes standing for "refused, not run": `run` sends the run again instead of returning them. */
+  readonly #refusals = new WeakSet<ExecutionOutcome>();
+  /** The runner last retired to make room for another tenant, until it is gone. */
+  #recycling: Runner | undefined;
   #restarts = 0;
   #closed = false;
 
@@ -121,12 +135,39 @@ export class NatsRunnerPool implements RunnerPool {
   ): Promise<ExecutionOutcome> {
     const message = podRunMessage(req);
     if (!message) return failedOutcome(req, Date.now(), FailureReason.Error, UNNAMED_RUN.message);
+    for (let refusals = 0; refusals < MAX_REFUSALS; refusals++) {
+      const outcome = await this.#dispatch(req, message, onOutput, signal, hooks);
+      if (!this.#refusals.has(outcome)) return outcome;
+    }
+    return failedOutcome(
+      req,
+      Date.now(),
+      this.#opts.lostReason ?? FailureReason.RunnerCrashed,
+      `the run was refused by ${MAX_REFUSALS} runners`,
+    );
+  }
+
+  /** Sends the run to a runner with room for its tenant, waiting for one if none has. */
+  #dispatch(
+    req: RunRequest,
+    message: PodRunMessage,
+    onOutput: (level: OutputLevel, text: string) => void,
+    signal: AbortSignal,
+    hooks: RunHooks,
+  ): Promise<ExecutionOutcome> {
+    const tenant = message.execution.namespace;
     return dispatchRun(req, onOutput, signal, {
-      freeRunner: () => this.#runners.free(this.#heaps.routes.holder(req.heap)),
+      freeRunner: () => {
+        const free = this.#runners.free(this.#heaps.routes.holder(req.heap), tenant);
+        if (!free) this.#recycleFor(tenant);
+        return free;
+      },
       closed: () => this.#closed,
       waiting: this.#waiting,
       sendRun: (r, run) => {
         r.runs++;
+        // The pod binds itself to the tenant of its first run: so does its route here.
+        r.tenant ??= tenant;
         const send = () => {
           const error = this.#send(r, message);
           // Not sent (e.g. over the server's max_payload): fail now rather than at the deadline.
@@ -157,6 +198,7 @@ export class NatsRunnerPool implements RunnerPool {
   ): Promise<ExecutionOutcome> {
     const runner = this.#runners.know(runnerId);
     runner.runs++;
+    runner.tenant ??= namespace;
     const sendCancel = () => this.#send(runner, { type: 'cancel', executionId: req.executionId });
     const outcome = trackRun(
       runner.running,
@@ -239,8 +281,10 @@ export class NatsRunnerPool implements RunnerPool {
     if (!pending) return;
     r.running.delete(req.executionId);
     r.runs--;
+    // Nothing reached it: it is bound to no tenant yet.
+    if (r.runs === 0) r.tenant = undefined;
     pending.resolve(outcome ?? cancelledOutcome(req, pending.startedAt));
-    this.#wakeOne();
+    this.#wakeWaiting();
   }
 
   /** Settles an adopted execution from the outcome stream, if its runner already published it. */
@@ -301,7 +345,7 @@ export class NatsRunnerPool implements RunnerPool {
     runner.ready = true;
     // Whatever the pool gave up on has stopped: the runner can be trusted with work again.
     if (running <= runner.running.size) runner.suspect = false;
-    if (this.#runners.usable(runner)) this.#wakeOne();
+    if (this.#runners.usable(runner)) this.#wakeWaiting();
   }
 
   /** A message on the runner's `.out`: ready, a heartbeat, or an outcome JetStream did not take. */
@@ -328,7 +372,34 @@ export class NatsRunnerPool implements RunnerPool {
       case 'outcome':
         this.#onOutcome(runner, msg);
         break;
+      case 'refused':
+        this.#onRefused(runner, msg);
+        break;
     }
+  }
+
+  /**
+   * The runner did not run the execution: it is marked so it gets no more such runs, and the run
+   * is sent elsewhere (`run` retries on a refusal). An adopted run has nobody to send it again
+   * here: it ends failed with the lost reason, as an adopted run its runner never got does.
+   */
+  #onRefused(runner: Runner, msg: RefusedMessage): void {
+    runner.lastSeen = Date.now();
+    const pending = runner.running.get(msg.executionId);
+    if (!pending) return;
+    runner.running.delete(msg.executionId);
+    runner.runs--;
+    if (msg.reason === 'other-tenant' && msg.tenant !== undefined) runner.tenant = msg.tenant;
+    else runner.spent = true;
+    if (pending.cancelledAt !== undefined) pending.resolve(cancelledOutcome(pending.req, pending.startedAt));
+    else if (pending.adopted) pending.resolve(this.#lost(pending, `the runner ${runner.id} refused the run`));
+    else {
+      const refused = cancelledOutcome(pending.req, pending.startedAt);
+      this.#refusals.add(refused);
+      pending.resolve(refused);
+    }
+    this.#wakeWaiting();
+    this.#retireIfIdle(runner);
   }
 
   #onOutcome(runner: Runner, msg: StoredOutcome): void {
@@ -341,8 +412,29 @@ export class NatsRunnerPool implements RunnerPool {
       void this.#heaps
         .commit(runner, pending.req, msg.outcome, undefined, msg.heapCommitted === true)
         .then(pending.resolve);
-    this.#wakeOne();
+    this.#wakeWaiting();
     this.#retireIfIdle(runner);
+  }
+
+  /**
+   * No runner takes a run of `tenant` and none ever will (every one is bound to another): an idle
+   * one is retired, so its owner replaces the pod with one bound to nobody. One at a time, and not
+   * while a runner that could take it is still starting.
+   */
+  #recycleFor(tenant: string): void {
+    const recycling = this.#recycling;
+    if (recycling && this.#runners.get(recycling.id) === recycling) return;
+    this.#recycling = undefined;
+    let idle: Runner | undefined;
+    for (const r of this.#runners.all()) {
+      if (this.#runners.retired(r) || r.draining) continue;
+      if (!r.ready || r.tenant === undefined || r.tenant === tenant) return;
+      if (r.running.size === 0 && !r.suspect) idle ??= r;
+    }
+    if (!idle) return;
+    idle.spent = true;
+    this.#recycling = idle;
+    this.#retireIfIdle(idle);
   }
 
   /** Tells the owner a retired runner has nothing left to run (so it discards the pod). */
@@ -405,7 +497,11 @@ export class NatsRunnerPool implements RunnerPool {
     }
   }
 
-  #wakeOne(): void {
-    this.#waiting.shift()?.();
+  /**
+   * A runner may have room: every waiting run looks again, in order (the first may be of a tenant
+   * that runner does not take, while one behind it is).
+   */
+  #wakeWaiting(): void {
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The runners a {@link NatsRunnerPool} knows, by id, and which of them can take work now: ready,
  * not draining, not suspect, with room under `concurrencyPerRunner`, runs left under
- * `runsPerRunner`, and not over their memory budget. The pool owns the messaging; this owns the
- * bookkeeping.
+ * `runsPerRunner`, not over their memory budget, and not bound to another tenant (a pod binds
+ * itself to the tenant of its first run). The pool owns the messaging; this owns the bookkeeping.
  */
 import type { RunnerRetirement } from '../core/index.ts';
 import type { PendingRun } from '../core/runner-dispatch.ts';
@@ -30,6 +30,13 @@ export interface Runner {
   overBudgetSince?: number;
   /** Stayed over its memory budget: no more work, retired once idle. */
   overMemory: boolean;
+  /**
+   * Said it is used up (the pod's own count wins over `runs`), or was given up to make room for
+   * another tenant: retired once idle.
+   */
+  spent: boolean;
+  /** The tenant (namespace) it runs for: that of the first run sent, or the one it said when refusing. */
+  tenant?: string;
 }
 
 /** What the roster reads of the pool's options. */
@@ -61,6 +68,7 @@ export class RunnerRoster {
         runs: 0,
         knownAt: Date.now(),
         overMemory: false,
+        spent: false,
       };
       this.#runners.set(token, runner);
     }
@@ -88,12 +96,16 @@ export class RunnerRoster {
     return this.#runners.size;
   }
 
-  /** A runner with room: `holder` (the one holding the heap live) when it has room, else the least busy. */
-  free(holder: Runner | undefined): Runner | undefined {
-    if (holder && this.hasRoom(holder)) return holder;
+  /**
+   * A runner with room for a run of `tenant`: `holder` (the one holding the heap live) when it has
+   * room, else the least busy.
+   */
+  free(holder: Runner | undefined, tenant?: string): Runner | undefined {
+    const fits = (r: Runner) => this.hasRoom(r) && (r.tenant === undefined || r.tenant === tenant);
+    if (holder && fits(holder)) return holder;
     let best: Runner | undefined;
     for (const r of this.#runners.values()) {
-      if (this.hasRoom(r) && (!best || r.running.size < best.running.size)) best = r;
+      if (fits(r) && (!best || r.running.size < best.running.size)) best = r;
     }
     return best;
   }
@@ -108,7 +120,7 @@ export class RunnerRoster {
 
   /** Given all the runs it may have. */
   usedUp(r: Runner): boolean {
-    return this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner;
+    return r.spent || (this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner);
   }
 
   /** Gets no more work: used up, or over its memory budget. */

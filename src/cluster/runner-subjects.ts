@@ -82,12 +82,27 @@ export function podRunMessage(req: RunRequest): PodRunMessage | undefined {
 /** What a pool sends on a runner's `.in`. */
 export const RunnerInMessageSchema = z.discriminatedUnion('type', [PodRunMessageSchema, CancelMessageSchema]);
 
+/**
+ * A run the runner refused and did not run: it ran all the runs it may (`used-up`), or it is bound
+ * to another tenant (`tenant`, the one it runs for). Not a failure: the pool sends the run elsewhere.
+ */
+export const RefusedMessageSchema = z.object({
+  type: z.literal('refused'),
+  executionId: z.string().min(1).max(320),
+  reason: z.enum(['used-up', 'other-tenant']),
+  tenant: z.string().min(1).max(253).optional(),
+});
+export type RefusedMessage = z.infer<typeof RefusedMessageSchema>;
+/** Why a run was refused (a {@link RefusedMessage} without its envelope). */
+export type RunRefusal = Omit<RefusedMessage, 'type' | 'executionId'>;
+
 /** What a runner pod publishes on its `.out`. */
 export const RunnerOutMessageSchema = z.discriminatedUnion('type', [
   ReadyMessageSchema,
   HeartbeatMessageSchema,
   /** Only when JetStream would not store it within the publisher's budget (outcome-publisher.ts). */
   StoredOutcomeSchema,
+  RefusedMessageSchema,
 ]);
 export type RunnerOutMessage = z.infer<typeof RunnerOutMessageSchema>;
 

@@ -84,6 +84,11 @@ export interface RunnerOptions {
   filesystem: FilesystemOptions;
   /** Limits and header injection rules of `fetch` (offered with a fetch policy); rules are secrets. */
   fetch: FetchOptions;
+  /**
+   * Runs a runner pod admits over its life (its pool's `executionsPerPod`); it refuses any beyond.
+   * 0: no bound (a local runner is recycled by its supervisor instead).
+   */
+  runsPerPod: number;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -105,6 +110,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   policies: {},
   filesystem: DEFAULT_FILESYSTEM_OPTIONS,
   fetch: {},
+  runsPerPod: 0,
 };
 
 /** `R`: the run messages its host hands it (a pod's carry their Execution). */

@@ -2,7 +2,8 @@
 // the controller does: every run names its Execution, so output lands in the tenant's JetStream
 // log and heaps in its S3 prefix. Results and output, cancellation, a session resumed on the
 // runner holding its heap and replayed on another once that runner is killed (lost by
-// heartbeats), a drain on SIGTERM, and a runner staying over its memory budget retired.
+// heartbeats), a drain on SIGTERM, and a runner staying over its memory budget retired. A pod
+// holds its own claim: a run past its budget or of another tenant is refused and run elsewhere.
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -36,7 +37,7 @@ let pool: NatsRunnerPool;
 let seq = 0;
 
 /** A runner pod configured through its environment, as the chart does. */
-function startRunner(id: string, options: Partial<RunnerOptions> = {}): ChildProcess {
+function startRunner(id: string, options: Partial<RunnerOptions> = {}, prefix = PREFIX): ChildProcess {
   const child = spawn(process.execPath, ['--no-node-snapshot', ENTRY], {
     env: {
       ...process.env,
@@ -44,7 +45,7 @@ function startRunner(id: string, options: Partial<RunnerOptions> = {}): ChildPro
       MCPV8_TEST_SERVICE: `nats-runner-${id}`,
       MCP_V8_NATS_URL: nats!.url,
       POD_NAME: id,
-      MCP_V8_RUNNER_SUBJECT_PREFIX: PREFIX,
+      MCP_V8_RUNNER_SUBJECT_PREFIX: prefix,
       MCP_V8_S3_BUCKET: BUCKET,
       MCP_V8_S3_ENDPOINT: s3!.url,
       MCP_V8_S3_REGION: s3!.region,
@@ -206,5 +207,107 @@ describe('NatsRunnerPool with runner pods', () => {
     child.kill('SIGTERM');
     expect(await s.done).toMatchObject({ status: 'completed', result: '"done"' });
     expect(await exited).toBe(0);
+  });
+});
+
+describe("a runner pod's own claim, whatever the pool believes", () => {
+  // Pools that know nothing of the pods' budgets and bindings, as a controller that took over.
+  const prefix = `${PREFIX}c`;
+  const [once, pooled, spare] = ['once', 'pooled', 'spare'].map((n) => `runner.${n}-${run}`) as [
+    string,
+    string,
+    string,
+  ];
+  const other = `other-${run}`;
+  const pools: NatsRunnerPool[] = [];
+  const recycled = Promise.withResolvers<string>();
+  let bound: NatsRunnerPool;
+  afterAll(async () => {
+    for (const p of pools) await p.close();
+  });
+
+  function poolOf(opts: ConstructorParameters<typeof NatsRunnerPool>[1]): NatsRunnerPool {
+    const p = new NatsRunnerPool(nc, {
+      subjectPrefix: prefix,
+      heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+      ...opts,
+    });
+    pools.push(p);
+    return p;
+  }
+
+  /** Runs `code` as an execution of `namespace`; `runners` are those it was assigned to, in order. */
+  async function runOn(p: NatsRunnerPool, namespace: string, code: string) {
+    const name = `claim-${++seq}`;
+    const runners: string[] = [];
+    const outcome = await p.run(
+      {
+        executionId: `${namespace}/${name}`,
+        code,
+        language: 'javascript',
+        heapMb: 16,
+        timeoutMs: 10_000,
+        execution: { namespace, name },
+      },
+      () => {},
+      new AbortController().signal,
+      { assigned: async (id) => (runners.push(id), true) },
+    );
+    return { outcome, runners };
+  }
+
+  it('a runner sent a run past its executionsPerPod refuses it; the run completes on another', async () => {
+    const retiredOnce = Promise.withResolvers<void>();
+    const a = poolOf({
+      runners: [once],
+      discover: true,
+      onRetired: (id) => id === once && retiredOnce.resolve(),
+    });
+    startRunner(once, { runsPerPod: 1 }, prefix);
+    await a.whenReady(1, 30_000);
+    expect(await runOn(a, NS, '1')).toMatchObject({ outcome: { status: 'completed' }, runners: [once] });
+
+    startRunner(pooled, { runsPerPod: 100 }, prefix);
+    await a.whenReady(2, 30_000);
+    const second = await runOn(a, NS, '6 * 7');
+    expect(second.runners).toEqual([once, pooled]);
+    expect(second.outcome).toMatchObject({ status: 'completed', result: '42' });
+    // It said it is used up: retired, so its owner replaces the pod.
+    await retiredOnce.promise;
+    expect(a.retiredFor(once)).toBe('used-up');
+    await a.close();
+  });
+
+  it('a pooled runner bound to one tenant refuses a run of another; the run completes elsewhere', async () => {
+    // `pooled` ran a run of NS above; this pool does not know it, and tries it first.
+    startRunner(spare, { runsPerPod: 100 }, prefix);
+    const b = poolOf({
+      runners: [pooled, spare],
+      discover: false,
+      onRetired: (id) => recycled.resolve(id),
+    });
+    bound = b;
+    await b.whenReady(2, 30_000);
+    const theirs = await runOn(b, other, '"elsewhere"');
+    expect(theirs.runners).toEqual([pooled, spare]);
+    expect(theirs.outcome).toMatchObject({ status: 'completed', result: '"elsewhere"' });
+    // From now on each tenant goes to the runner bound to it, first time.
+    expect((await runOn(b, other, '1')).runners).toEqual([spare]);
+    expect((await runOn(b, NS, '2')).runners).toEqual([pooled]);
+  });
+
+  it('when every runner is bound to another tenant, retires an idle one for a fresh pod', async () => {
+    const third = runOn(bound, `third-${run}`, '"fresh"');
+    // As the controller does: the retired pod is replaced by a new one, bound to nobody.
+    const gone = await recycled.promise;
+    expect([pooled, spare]).toContain(gone);
+    expect(bound.retiredFor(gone)).toBe('used-up');
+    const fresh = `runner.fresh-${run}`;
+    bound.setMembers([pooled, spare].filter((id) => id !== gone).concat(fresh));
+    startRunner(fresh, { runsPerPod: 100 }, prefix);
+    expect(await third).toMatchObject({
+      outcome: { status: 'completed', result: '"fresh"' },
+      runners: [fresh],
+    });
   });
 });

@@ -196,13 +196,36 @@ describe('runner pod, cluster executions', () => {
     expect(second.heapCommitted).toBe(true);
     expect(outMessages.filter((m) => m.type === 'chain-request')).toEqual([]);
 
-    // Another tenant cannot resume it, neither where it is live nor elsewhere.
-    for (const pod of [POD_A, POD_B]) {
-      const other = await send(pod, NS_B, 'x', { heap }).outcome();
-      expect(other.outcome.status).toBe('failed');
-      expect(other.outcome.error).toMatchObject({ reason: 'HeapError' });
-      expect(other.outcome.error?.message).toMatch(/MCPV8_ERR_HEAP_NOT_FOUND/);
-    }
+    // Another tenant cannot resume it. Where it is live, the pod runs for NS_A only: it refuses
+    // the run (not run, not failed: the pool sends it elsewhere).
+    const foreign = send(POD_A, NS_B, 'x', { heap });
+    const refused = await until(() => outMessages.find((m) => m.executionId === foreign.executionId));
+    expect(refused).toEqual({
+      type: 'refused',
+      executionId: foreign.executionId,
+      reason: 'other-tenant',
+      tenant: NS_A,
+    });
+    expect(outcomes.has(foreign.executionId)).toBe(false);
+    // Elsewhere, NS_B's store does not hold it.
+    const podC = `pod-c-${run}`;
+    startPod(podC, true);
+    await until(() => (announced.has(podC) ? true : undefined), 30_000);
+    const other = await send(podC, NS_B, 'x', { heap }).outcome();
+    expect(other.outcome.status).toBe('failed');
+    expect(other.outcome.error).toMatchObject({ reason: 'HeapError' });
+    expect(other.outcome.error?.message).toMatch(/MCPV8_ERR_HEAP_NOT_FOUND/);
+  });
+
+  it('refuses a run past its runsPerPod: reported as refused, never run', async () => {
+    const pod = `pod-once-${run}`;
+    startPod(pod, false, { runsPerPod: 1 });
+    await until(() => (announced.has(pod) ? true : undefined), 30_000);
+    expect((await send(pod, NS_A, '1').outcome()).outcome).toMatchObject({ result: '1' });
+    const second = send(pod, NS_A, 'console.log("not run"); 2');
+    const refused = await until(() => outMessages.find((m) => m.executionId === second.executionId));
+    expect(refused).toEqual({ type: 'refused', executionId: second.executionId, reason: 'used-up' });
+    expect(outcomes.has(second.executionId)).toBe(false);
   });
 
   it('fails a stateful run clearly when the pod has no heap store', async () => {

@@ -25,6 +25,7 @@ import { EventRecorder, REPORTING_CONTROLLER } from '../../src/controller/events
 import {
   RUNNER_POOL_LABEL,
   RunnerPoolReconciler,
+  TEMPLATE_HASH_LABEL,
   buildRunnerPod,
   poolKeyOfPod,
   type RunnerPodSettings,
@@ -166,6 +167,18 @@ afterAll(async () => {
   await core?.deleteNamespace({ name: ns });
 });
 
+/** Whether a Warning event with `reason` was recorded about the pool `poolName` (after a flush). */
+async function hasWarning(poolName: string, reason: string): Promise<boolean> {
+  await recorder.flush();
+  const events = await api<{ items: { reason: string; type: string; regarding: { name: string } }[] }>(
+    'GET',
+    `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
+  );
+  return events.body.items.some(
+    (e) => e.regarding.name === poolName && e.reason === reason && e.type === 'Warning',
+  );
+}
+
 describe('RunnerPool controller', () => {
   it('keeps exactly replicas pods, built right and admitted under PodSecurity restricted', async () => {
     const created = await api('POST', poolPath, {
@@ -257,6 +270,29 @@ describe('RunnerPool controller', () => {
     expect(members.get(KEY)).toHaveLength(1);
   });
 
+  it('replaces its idle warm pods with ones from the new template when the template changes', async () => {
+    const old = await podsOfPool();
+    const oldHash = old[0]!.metadata!.labels![TEMPLATE_HASH_LABEL];
+    expect(oldHash).toMatch(/^[0-9a-f]{10}$/);
+    const image = 'registry.example/mcp-v8-runner:next';
+    const res = await api('PATCH', `${poolPath}/${POOL}`, {
+      body: { spec: { template: { image } } },
+      contentType: 'application/merge-patch+json',
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    await waitFor('pods from the new template', async () => {
+      const pods = await podsOfPool();
+      return (
+        pods.length === old.length &&
+        pods.every((p) => p.spec!.containers[0]!.image === image && !names(old).includes(p.metadata!.name!))
+      );
+    });
+    const pods = await expectSteadyPods(old.length);
+    const hashes = new Set(pods.map((p) => p.metadata!.labels![TEMPLATE_HASH_LABEL]));
+    expect(hashes.size).toBe(1);
+    expect(hashes.has(oldHash)).toBe(false);
+  });
+
   it('replaces a pod whose runner was OOMKilled, with a warning naming its memory limit', async () => {
     const [victim] = await podsOfPool();
     const name = victim!.metadata!.name!;
@@ -336,25 +372,55 @@ describe('RunnerPool controller', () => {
     });
     expect(ready).toMatchObject({ status: 'False' });
     expect(ready?.message).toContain('16Mi is below the 128Mi the runner needs');
-    await recorder.flush();
-    const events = await api<{ items: { reason: string; type: string; regarding: { name: string } }[] }>(
-      'GET',
-      `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
-    );
-    expect(
-      events.body.items.some(
-        (e) =>
-          e.regarding.name === 'small-disk' &&
-          e.reason === 'EphemeralStorageBelowFloor' &&
-          e.type === 'Warning',
-      ),
-    ).toBe(true);
+    expect(await hasWarning('small-disk', 'EphemeralStorageBelowFloor')).toBe(true);
     const pods = await core.listNamespacedPod({
       namespace: ns,
       labelSelector: `${RUNNER_POOL_LABEL}=small-disk`,
     });
     expect(pods.items).toEqual([]);
     expect((await api('DELETE', `${poolPath}/small-disk`)).status).toBeLessThan(300);
+  });
+
+  it('backs off creating pods that keep exiting at start: Ready False PodsFailingToStart, and a warning', async () => {
+    const POOL_NAME = 'crashy';
+    const selector = `${RUNNER_POOL_LABEL}=${POOL_NAME}`;
+    const created = await api('POST', poolPath, {
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'RunnerPool',
+        metadata: { name: POOL_NAME },
+        spec: { replicas: 1 },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const live = async () =>
+      (await core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.filter(
+        (p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed',
+      );
+    // Twice: its pod's runner exits 1 at start (what one that cannot reach NATS does).
+    for (let round = 1; round <= 2; round++) {
+      let pod: V1Pod | undefined;
+      await waitFor(`pod of round ${round}`, async () => (pod = (await live())[0]) !== undefined);
+      const patched = await api('PATCH', `/api/v1/namespaces/${ns}/pods/${pod!.metadata!.name!}/status`, {
+        body: { status: endedRunnerStatus(settings.image, 'Error', 1) },
+        contentType: 'application/merge-patch+json',
+      });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      await waitFor(`pod of round ${round} gone`, async () =>
+        (await core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.every(
+          (p) => p.metadata!.name !== pod!.metadata!.name,
+        ),
+      );
+    }
+    await waitFor('Ready False PodsFailingToStart', async () => {
+      const res = await api<RunnerPool>('GET', `${poolPath}/${POOL_NAME}`);
+      const ready = res.body.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.reason === 'PodsFailingToStart' && ready.status === 'False';
+    });
+    expect(await hasWarning(POOL_NAME, 'PodsFailingToStart')).toBe(true);
+    // The wait is over after a second: the pool gets its pod again.
+    await waitFor('a pod after the backoff', async () => (await live()).length === 1);
+    expect((await api('DELETE', `${poolPath}/${POOL_NAME}`)).status).toBeLessThan(300);
   });
 
   it('records events about the pool', async () => {

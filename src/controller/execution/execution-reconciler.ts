@@ -154,8 +154,10 @@ export class ExecutionReconciler implements Reconciler {
       record.status === 'queued'
         ? pool.runners.run(req, () => {}, abort.signal, {
             assigned: async (chosen) => {
+              // Set already: the runner before refused the run (its pod's claim), this one takes it.
+              const reassigned = runner !== undefined;
               runner = chosen;
-              const ok = await this.#assign(execution, record, chosen);
+              const ok = await this.#assign(execution, record, chosen, reassigned);
               claimLost = !ok;
               return ok;
             },
@@ -201,15 +203,25 @@ export class ExecutionReconciler implements Reconciler {
     };
   }
 
-  /** Records the assignment; false when the execution is no longer Pending (cancelled, gone). */
-  async #assign(execution: Execution, record: ExecutionRecord, runner: string): Promise<boolean> {
+  /**
+   * Records the assignment; false when the execution is no longer Pending (cancelled, gone) — or,
+   * `reassigned` (its runner refused it), no longer Running.
+   */
+  async #assign(
+    execution: Execution,
+    record: ExecutionRecord,
+    runner: string,
+    reassigned = false,
+  ): Promise<boolean> {
     const now = this.#now();
-    const started = await this.#opts.store.transition(record.namespace, record.id, ['queued'], {
-      status: 'running',
-      startedAt: now.toISOString(),
-      runner,
-    });
-    if (started)
+    const started = reassigned
+      ? await this.#opts.store.transition(record.namespace, record.id, ['running'], { runner })
+      : await this.#opts.store.transition(record.namespace, record.id, ['queued'], {
+          status: 'running',
+          startedAt: now.toISOString(),
+          runner,
+        });
+    if (started && !reassigned)
       this.#opts.observer?.assigned(execution, runner, now.getTime() - Date.parse(record.createdAt));
     return started !== undefined;
   }

@@ -10,3 +10,5 @@ export * from './expectations.ts';
 export * from './runner-pool-status.ts';
 export * from './runner-pool-api.ts';
 export * from './runner-pool-reconciler.ts';
+export * from './start-backoff.ts';
+export * from './template-rollout.ts';

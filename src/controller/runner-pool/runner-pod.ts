@@ -3,8 +3,8 @@
  * is fixed here — PodSecurity "restricted", no service-account token, resources the template
  * leaves out derived (runner-pod-resources.ts), and the runner options derived from the pool.
  */
-import { randomInt } from 'node:crypto';
-import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import { createHash, randomInt } from 'node:crypto';
+import type { V1EnvVar, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import {
   API_VERSION,
   CONCURRENT_EXECUTIONS_PER_POD,
@@ -21,6 +21,12 @@ import { DEFAULT_TMP_SIZE, memoryLimitBytes, resourcesFor } from './runner-pod-r
 
 /** Label every runner pod carries: the name of its pool (the pod informer selects on its key). */
 export const RUNNER_POOL_LABEL = 'mcpv8.dev/runner-pool';
+
+/**
+ * Label with a hash of the pod spec the pool decides (template, image, resources, runner
+ * options): a pod whose value differs from what its pool builds now is outdated.
+ */
+export const TEMPLATE_HASH_LABEL = 'mcpv8.dev/template-hash';
 
 /** Env var the runner reads its options from (src/runner/nats-entry.ts). */
 export const RUNNER_OPTIONS_ENV = 'MCPV8_RUNNER_OPTIONS';
@@ -75,6 +81,8 @@ export function runnerOptionsFor(pool: RunnerPool): Partial<RunnerOptions> {
     warmSandboxes: 1,
     liveHeaps: liveHeapsFor(pool),
     liveHeapRssBytes: Math.floor(memoryLimitBytes(pool) * LIVE_HEAP_RSS_SHARE),
+    // The pod holds its own claim: it refuses runs beyond this whatever a controller sends it.
+    runsPerPod: pool.spec.executionsPerPod,
   };
 }
 
@@ -106,20 +114,20 @@ export function buildRunnerPod(
       `RunnerPool name ${name} is longer than ${MAX_POOL_NAME_LENGTH} characters (it labels the pods)`,
     ]);
   }
-  const template = pool.spec.template ?? {};
   const env: V1EnvVar[] = [
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     ...settings.podEnv.filter((e) => !RESERVED_ENV.has(e.name)),
     { name: RUNNER_OPTIONS_ENV, value: JSON.stringify(runnerOptionsFor(pool)) },
   ];
+  const spec = runnerPodSpec(pool, settings, env);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
       name: `${name}-${suffix}`,
       namespace,
-      labels: { ...settings.podLabels, [RUNNER_POOL_LABEL]: name },
+      labels: { ...settings.podLabels, [RUNNER_POOL_LABEL]: name, [TEMPLATE_HASH_LABEL]: specHash(spec) },
       ownerReferences: [
         {
           apiVersion: API_VERSION,
@@ -131,51 +139,71 @@ export function buildRunnerPod(
         },
       ],
     },
-    spec: {
-      restartPolicy: 'Never',
-      serviceAccountName: settings.serviceAccount,
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      // A draining runner finishes the cell it runs (up to the pool's longest timeout).
-      terminationGracePeriodSeconds: pool.spec.isolate.maxTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: RUNNER_UID,
-        runAsGroup: RUNNER_UID,
-        fsGroup: RUNNER_UID,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
-      ...(template.runtimeClassName !== undefined && { runtimeClassName: template.runtimeClassName }),
-      ...(template.nodeSelector !== undefined && { nodeSelector: { ...template.nodeSelector } }),
-      ...(template.tolerations !== undefined && {
-        tolerations: template.tolerations.map((t) => ({ ...t })),
-      }),
-      ...(template.affinity !== undefined && {
-        affinity: structuredClone(template.affinity),
-      }),
-      containers: [
-        {
-          name: RUNNER_CONTAINER,
-          image: template.image ?? settings.image,
-          ...((template.imagePullPolicy ?? settings.imagePullPolicy) !== undefined && {
-            imagePullPolicy: template.imagePullPolicy ?? settings.imagePullPolicy,
-          }),
-          args: ['runner'],
-          env,
-          resources: resourcesFor(pool, settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE),
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            runAsNonRoot: true,
-            capabilities: { drop: ['ALL'] },
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-        },
-      ],
-      // Read-only root filesystem: /tmp is the only writable path, and it is bounded.
-      volumes: [{ name: 'tmp', emptyDir: { sizeLimit: settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE } }],
+    spec,
+  };
+}
+
+/** The hash {@link TEMPLATE_HASH_LABEL} carries for pods `pool` builds now. */
+export function templateHashOf(pool: RunnerPool, settings: RunnerPodSettings): string {
+  return buildRunnerPod(pool, settings, 'hash').metadata!.labels![TEMPLATE_HASH_LABEL]!;
+}
+
+/** 10 hex digits of a SHA-256 over the spec with sorted keys (stable across cache reads). */
+function specHash(spec: V1PodSpec): string {
+  const canonical = JSON.stringify(spec, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 10);
+}
+
+function runnerPodSpec(pool: RunnerPool, settings: RunnerPodSettings, env: V1EnvVar[]): V1PodSpec {
+  const template = pool.spec.template ?? {};
+  return {
+    restartPolicy: 'Never',
+    serviceAccountName: settings.serviceAccount,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    // A draining runner finishes the cell it runs (up to the pool's longest timeout).
+    terminationGracePeriodSeconds: pool.spec.isolate.maxTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RUNNER_UID,
+      runAsGroup: RUNNER_UID,
+      fsGroup: RUNNER_UID,
+      seccompProfile: { type: 'RuntimeDefault' },
     },
+    ...(template.runtimeClassName !== undefined && { runtimeClassName: template.runtimeClassName }),
+    ...(template.nodeSelector !== undefined && { nodeSelector: { ...template.nodeSelector } }),
+    ...(template.tolerations !== undefined && {
+      tolerations: template.tolerations.map((t) => ({ ...t })),
+    }),
+    ...(template.affinity !== undefined && {
+      affinity: structuredClone(template.affinity),
+    }),
+    containers: [
+      {
+        name: RUNNER_CONTAINER,
+        image: template.image ?? settings.image,
+        ...((template.imagePullPolicy ?? settings.imagePullPolicy) !== undefined && {
+          imagePullPolicy: template.imagePullPolicy ?? settings.imagePullPolicy,
+        }),
+        args: ['runner'],
+        env,
+        resources: resourcesFor(pool, settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE),
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+      },
+    ],
+    // Read-only root filesystem: /tmp is the only writable path, and it is bounded.
+    volumes: [{ name: 'tmp', emptyDir: { sizeLimit: settings.tmpSizeLimit ?? DEFAULT_TMP_SIZE } }],
   };
 }
 

@@ -5,7 +5,9 @@
  * ({@link Expectations}), deletes the surplus on scale-down (not-ready pods first), tells the
  * runner side which pods belong to the pool, and writes the pool's status. A pool whose template
  * resources a runner cannot live with (runner-pod-resources.ts) gets no new pods: its Ready
- * condition is False with the problem's reason, and a warning says why.
+ * condition is False with the problem's reason, and a warning says why. A pool whose pods keep
+ * ending before their runners announce themselves waits before creating more ({@link StartBackoff}):
+ * Ready is False with reason `PodsFailingToStart`, and a `PodsFailingToStart` warning says until when.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -20,8 +22,10 @@ import {
   MAX_POOL_NAME_LENGTH,
   RUNNER_POOL_LABEL,
   buildRunnerPod,
+  templateHashOf,
   type RunnerPodSettings,
 } from './runner-pod.ts';
+import { pickOutdated } from './template-rollout.ts';
 import {
   OOM_KILLED,
   describeRunnerPodEnd,
@@ -32,7 +36,8 @@ import {
 } from './runner-pod-end.ts';
 import { DEFAULT_TMP_SIZE, resourceProblems, type ResourceProblemReason } from './runner-pod-resources.ts';
 import { kubeRunnerPoolApi, type RunnerPoolApi } from './runner-pool-api.ts';
-import { computeStatus, statusChanged } from './runner-pool-status.ts';
+import { computeStatus, statusChanged, type ObservedPool } from './runner-pool-status.ts';
+import { StartBackoff } from './start-backoff.ts';
 
 /** Reasons of the events the RunnerPool reconciler records (a fixed vocabulary). */
 export const RunnerPoolEventReason = {
@@ -43,11 +48,15 @@ export const RunnerPoolEventReason = {
   PodDeleteFailed: 'PodDeleteFailed',
   /** Deleted because it ran its share of executions. */
   PodRetired: 'PodRetired',
+  /** Deleted because its pool now builds pods from another template (a rollout). */
+  PodOutdated: 'PodOutdated',
   /** Deleted because it exited (Succeeded or Failed). */
   PodFinished: 'PodFinished',
   /** Deleted because the kernel killed its runner at the pod's memory limit (a Warning). */
   PodOOMKilled: 'PodOOMKilled',
   InvalidSpec: 'InvalidSpec',
+  /** Pods keep ending before their runners announce themselves: creations wait (a Warning). */
+  PodsFailingToStart: 'PodsFailingToStart',
 } as const;
 /** Event reasons on pools: the above, or a {@link ResourceProblemReason} when pods are refused. */
 export type RunnerPoolEventReason =
@@ -64,6 +73,11 @@ export interface RunnerPoolHooks {
   readyRunners(poolKey: string): number;
   /** Why the pod is done with and idle (delete it): it ran its `executionsPerPod`, or stayed over its memory budget. */
   retiredFor(podName: string): RunnerRetirement | undefined;
+  /**
+   * Whether the pod's runner runs no execution and has none assigned (a rollout replaces only
+   * idle ready pods); absent, no ready pod is replaced for a template change.
+   */
+  idle?(podName: string): boolean;
   /** The pool's live pods after each reconcile (so the NATS runner pool knows its members). */
   onMembers(poolKey: string, podNames: string[]): void;
 }
@@ -91,6 +105,10 @@ export interface RunnerPoolReconcilerOptions {
   /** Counts the pods that ended, once each, when they are deleted. */
   metrics?: RunnerPodMetrics;
   log?: Pick<Logger, 'debug' | 'info' | 'warn'>;
+  /** Backoff for pods that keep ending at start (default: 1 s doubling to 5 min). */
+  startBackoff?: StartBackoff;
+  /** The clock, epoch ms (tests). */
+  now?: () => number;
 }
 
 /** The pool key (`<namespace>/<pool name>`) of a runner pod, for enqueueing from the pod informer. */
@@ -124,6 +142,8 @@ export class RunnerPoolReconciler implements Reconciler {
   readonly #pollMs: number;
   readonly #log: RunnerPoolReconcilerOptions['log'];
   readonly #metrics: RunnerPodMetrics | undefined;
+  readonly #backoff: StartBackoff;
+  readonly #now: () => number;
 
   constructor(opts: RunnerPoolReconcilerOptions) {
     this.#pods = opts.pods;
@@ -137,6 +157,8 @@ export class RunnerPoolReconciler implements Reconciler {
     this.#pollMs = opts.notReadyPollMs ?? 5000;
     this.#log = opts.log;
     this.#metrics = opts.metrics;
+    this.#backoff = opts.startBackoff ?? new StartBackoff();
+    this.#now = opts.now ?? Date.now;
     // Settle expectations as soon as the cache shows the change (before the next reconcile).
     this.#pods.addEventHandler({
       onAdd: (pod) => this.#observe(pod, 'add'),
@@ -149,6 +171,7 @@ export class RunnerPoolReconciler implements Reconciler {
     if (!pool || pool.metadata?.deletionTimestamp) {
       // Gone or going: the garbage collector removes its pods (they carry an ownerReference).
       this.#expectations.forget(key);
+      this.#backoff.forget(key);
       this.#hooks.onMembers(key, []);
       return;
     }
@@ -225,7 +248,27 @@ export class RunnerPoolReconciler implements Reconciler {
         note: `scaled down to ${desired}: deleted pod ${pod.metadata!.name!}`,
       });
     }
-    const members = live.filter((p) => !victims.includes(p)).map((p) => p.metadata!.name!);
+    const kept = live.filter((p) => !victims.includes(p));
+    // Template changes: not while the spec is refused or creations wait (no replacement would come).
+    const now = this.#now();
+    const outdated =
+      refused || this.#backoff.remainingMs(key, now) > 0
+        ? []
+        : pickOutdated(kept, {
+            hash: templateHashOf(pool, this.#settings),
+            desired,
+            readyRunners: this.#hooks.readyRunners(key),
+            settling: kept.length < desired || this.#expectations.pendingCreates(key).size > 0,
+            ...(this.#hooks.idle && { idle: (n: string) => this.#hooks.idle!(n) }),
+          });
+    for (const pod of outdated) {
+      cleanup.push({
+        pod,
+        reason: RunnerPoolEventReason.PodOutdated,
+        note: `pod ${pod.metadata!.name!} was built from an older template: replaced`,
+      });
+    }
+    const members = kept.filter((p) => !outdated.includes(p)).map((p) => p.metadata!.name!);
     // Members first: a pod about to be deleted must not be handed new work.
     this.#hooks.onMembers(key, members);
 
@@ -236,8 +279,21 @@ export class RunnerPoolReconciler implements Reconciler {
       ),
     );
 
+    // Pods that exited on their own (an OOM kill is the work's doing, not a start problem).
+    const ended = cleanup.filter((c) => c.reason === RunnerPoolEventReason.PodFinished).length;
+    if (this.#backoff.observe(key, ended, this.#hooks.readyRunners(key), now)) {
+      const state = this.#backoff.state(key)!;
+      this.#record(
+        pool,
+        'Warning',
+        RunnerPoolEventReason.PodsFailingToStart,
+        `${state.failedPods} pods ended before their runner became ready; next pod at ${isoTime(state.notBefore)}`,
+      );
+    }
+    const waitMs = this.#backoff.remainingMs(key, now);
     const pendingCreates = this.#expectations.pendingCreates(key).size;
-    const missing = refused ? 0 : Math.min(desired - members.length - pendingCreates, this.#maxCreates);
+    const missing =
+      refused || waitMs > 0 ? 0 : Math.min(desired - members.length - pendingCreates, this.#maxCreates);
     if (missing > 0) {
       const results = await Promise.allSettled(
         Array.from({ length: missing }, () => this.#createPod(key, pool, signal)),
@@ -249,15 +305,30 @@ export class RunnerPoolReconciler implements Reconciler {
     if (errors.length > 0) throw errors[0];
 
     const readyRunners = this.#hooks.readyRunners(key);
+    const failing = this.#backoff.state(key);
     const status = await this.#writeStatus(
       pool,
-      { live: members.length, readyRunners, ...(refused && { invalid: refused }) },
+      {
+        live: members.length,
+        readyRunners,
+        ...(refused && { invalid: refused }),
+        ...(failing && {
+          failingToStart: {
+            pods: failing.failedPods,
+            ...(waitMs > 0 && { nextAttempt: isoTime(failing.notBefore) }),
+          },
+        }),
+      },
       signal,
     );
     if (refused) return;
     const expiry = this.#expectations.nextExpiryMs(key);
     const notReady = (status.readyReplicas ?? 0) < desired;
-    const after = [expiry === undefined ? undefined : expiry + 1, notReady ? this.#pollMs : undefined]
+    const after = [
+      expiry === undefined ? undefined : expiry + 1,
+      notReady ? this.#pollMs : undefined,
+      waitMs > 0 ? waitMs : undefined,
+    ]
       .filter((v): v is number => v !== undefined)
       .sort((a, b) => a - b)[0];
     return after === undefined ? undefined : { requeueAfterMs: after };
@@ -320,8 +391,8 @@ export class RunnerPoolReconciler implements Reconciler {
     this.#record(pool, cleanup.type ?? 'Normal', reason, note);
   }
 
-  async #writeStatus(pool: RunnerPool, observed: Parameters<typeof computeStatus>[1], signal: AbortSignal) {
-    const status = computeStatus(pool, observed, new Date().toISOString().replace(/\.\d+Z$/, 'Z'));
+  async #writeStatus(pool: RunnerPool, observed: ObservedPool, signal: AbortSignal) {
+    const status = computeStatus(pool, observed, isoTime(this.#now()));
     if (!statusChanged(pool.status, status) || signal.aborted) return status;
     const { namespace, name, resourceVersion } = pool.metadata!;
     // Against the cached resourceVersion: a stale cache gets a 409 and the key is recomputed.
@@ -357,6 +428,11 @@ export function pickVictims(pods: readonly V1Pod[], count: number): V1Pod[] {
   return [...pods]
     .sort((a, b) => rank(a) - rank(b) || created(b) - created(a) || objectKey(a).localeCompare(objectKey(b)))
     .slice(0, Math.max(0, count));
+}
+
+/** RFC 3339 to the second, as conditions carry it. */
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 function messageOf(err: unknown): string {

@@ -20,6 +20,8 @@ export const RunnerPoolReadyReason = {
   RunnersNotReady: 'RunnersNotReady',
   /** The pool cannot get pods (e.g. a name too long to label them). */
   InvalidSpec: 'InvalidSpec',
+  /** Pods keep ending before their runners announce themselves; new ones wait (a backoff). */
+  PodsFailingToStart: 'PodsFailingToStart',
   /** The template's resources are below what a runner needs (no pods are created): the reason says which. */
   ...ResourceProblemReason,
 } as const;
@@ -40,6 +42,8 @@ export interface ObservedPool {
    * reason InvalidSpec).
    */
   invalid?: string | { reason: RunnerPoolReadyReason; message: string };
+  /** Pods ended since a runner last announced itself, and when the next may be created (RFC 3339). */
+  failingToStart?: { pods: number; nextAttempt?: string };
 }
 
 /** The status to write; `now` is an RFC 3339 time for a condition that changes status. */
@@ -55,11 +59,21 @@ export function computeStatus(pool: RunnerPool, observed: ObservedPool, now: str
     condition = { type: RunnerPoolConditionType.Ready, status: 'False', reason, message };
   } else {
     const ready = readyReplicas >= desired;
+    const failing = ready ? undefined : observed.failingToStart;
     condition = {
       type: RunnerPoolConditionType.Ready,
       status: ready ? 'True' : 'False',
-      reason: ready ? RunnerPoolReadyReason.RunnersReady : RunnerPoolReadyReason.RunnersNotReady,
-      message: `${readyReplicas} of ${desired} runners ready`,
+      reason: ready
+        ? RunnerPoolReadyReason.RunnersReady
+        : failing
+          ? RunnerPoolReadyReason.PodsFailingToStart
+          : RunnerPoolReadyReason.RunnersNotReady,
+      message:
+        `${readyReplicas} of ${desired} runners ready` +
+        (failing
+          ? `; ${failing.pods} pods ended before their runner became ready` +
+            (failing.nextAttempt ? `, next pod at ${failing.nextAttempt}` : '')
+          : ''),
     };
   }
   const generation = pool.metadata?.generation;

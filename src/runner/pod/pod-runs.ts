@@ -3,6 +3,10 @@
  * runner gets it — run at most once, refused while the pod drains, refused when it needs a heap
  * its namespace does not hold (or the pod has no heap store) — and cancels reach it wherever it
  * is. What the pod announces and what a drain waits for.
+ *
+ * A pod also holds its claim itself, whatever the controller believes: it admits at most
+ * `runsPerPod` runs over its life and binds itself to the tenant (namespace) of its first one. A
+ * run beyond either is refused — reported as not run, so the pool sends it elsewhere — never failed.
  */
 import {
   FailureReason,
@@ -11,7 +15,7 @@ import {
   failureError,
   type ExecutionOutcome,
 } from '../../core/index.ts';
-import type { PodRunMessage } from '../../cluster/runner-subjects.ts';
+import type { PodRunMessage, RunRefusal } from '../../cluster/runner-subjects.ts';
 import type { RunnerProcess } from '../runner-process.ts';
 import type { ClusterHeaps } from './heap-side.ts';
 
@@ -23,6 +27,10 @@ export interface PodRunsDeps {
   runner: Pick<RunnerProcess<PodRunMessage>, 'run' | 'cancel'>;
   /** Reports the outcome of a run the runner never got (PodHost.outcome). */
   end: (run: PodRunMessage, outcome: ExecutionOutcome) => void;
+  /** Tells the pool the run was refused, not run (it sends it to another runner). */
+  refuse: (run: PodRunMessage, refusal: RunRefusal) => void;
+  /** Runs this pod admits over its life (the pool's `executionsPerPod`); 0: no bound. */
+  runsPerPod: number;
   warn: (message: string) => void;
 }
 
@@ -35,6 +43,10 @@ export class PodRuns {
   /** Being checked, not yet handed to the runner: whether a cancel came meanwhile. */
   readonly #checking = new Map<string, { cancelled: boolean }>();
   #draining = false;
+  /** Runs admitted over the pod's life. */
+  #admitted = 0;
+  /** The tenant of the first run admitted: the only one this pod runs for. */
+  #tenant: string | undefined;
 
   constructor(deps: PodRunsDeps) {
     this.#deps = deps;
@@ -63,6 +75,14 @@ export class PodRuns {
       this.#deps.warn(`ignored a second run of ${executionId}`);
       return;
     }
+    const refusal = this.#claimRefusal(run.execution.namespace);
+    if (refusal) {
+      this.#deps.warn(`refused ${executionId}: ${refusal.reason}`);
+      this.#deps.refuse(run, refusal);
+      return;
+    }
+    this.#admitted++;
+    this.#tenant = run.execution.namespace;
     this.#received.add(executionId);
     if (this.#received.size > MAX_REMEMBERED_RUNS)
       this.#received.delete(this.#received.values().next().value!);
@@ -87,6 +107,15 @@ export class PodRuns {
           this.#deps.end(run, endedOutcome('failed', error, run.heapMb, Date.now() - startedAt));
         } else void this.#deps.runner.run(run);
       });
+  }
+
+  /** Why the pod's claim does not cover a run of `namespace`, if it does not. */
+  #claimRefusal(namespace: string): RunRefusal | undefined {
+    const { runsPerPod } = this.#deps;
+    if (runsPerPod > 0 && this.#admitted >= runsPerPod) return { reason: 'used-up' };
+    if (this.#tenant !== undefined && this.#tenant !== namespace)
+      return { reason: 'other-tenant', tenant: this.#tenant };
+    return undefined;
   }
 
   /** Stops run `executionId`, whether still being checked or running. */

@@ -115,6 +115,9 @@ class RunnerPod {
       heaps,
       runner: this.#runner,
       end: (run, outcome) => host.outcome(run, outcome),
+      refuse: (run, refusal) =>
+        this.#publish(this.#subjects.out, { type: 'refused', executionId: run.executionId, ...refusal }),
+      runsPerPod: options.runsPerPod,
       warn: (message) => log.warn(message),
     });
   }

@@ -8,6 +8,7 @@ import {
   RUNNER_OPTIONS_ENV,
   RUNNER_POOL_LABEL,
   RUNTIME_OVERHEAD_MIB,
+  TEMPLATE_HASH_LABEL,
   TERMINATION_MARGIN_SECONDS,
   buildRunnerPod,
   memoryBytes,
@@ -62,7 +63,11 @@ describe('buildRunnerPod', () => {
     expect(buildRunnerPod(defaultedPool(), settings).metadata!.name).not.toBe(pod.metadata!.name);
     expect(buildRunnerPod(defaultedPool(), settings, 'abcde').metadata!.name).toBe('default-abcde');
     expect(pod.metadata!.namespace).toBe('mcp');
-    expect(pod.metadata!.labels).toEqual({ ...settings.podLabels, [RUNNER_POOL_LABEL]: 'default' });
+    expect(pod.metadata!.labels).toEqual({
+      ...settings.podLabels,
+      [RUNNER_POOL_LABEL]: 'default',
+      [TEMPLATE_HASH_LABEL]: expect.stringMatching(/^[0-9a-f]{10}$/) as string,
+    });
     expect(pod.metadata!.ownerReferences).toEqual([
       {
         apiVersion: 'mcpv8.dev/v1alpha1',
@@ -185,7 +190,8 @@ describe('buildRunnerPod', () => {
     });
     expect(env[3]).toEqual(settings.podEnv[1]);
     const options = JSON.parse(env[4]!.value!) as Record<string, unknown>;
-    expect(options).toMatchObject({ defaultHeapMb: 16, policies: policy, liveHeaps: 0 });
+    // One execution per pod: the pod itself refuses a second run.
+    expect(options).toMatchObject({ defaultHeapMb: 16, policies: policy, liveHeaps: 0, runsPerPod: 1 });
     // Only known runner options, so the runner's defaults fill the rest.
     for (const k of Object.keys(options)) expect(DEFAULT_RUNNER_OPTIONS).toHaveProperty(k);
     expect(

@@ -86,6 +86,7 @@ function harness(spec: Partial<RunnerPool['spec']> = {}, opts: { ttlMs?: number;
     expectations: new Expectations(opts),
     api,
     metrics: { podEnded: (kind) => ended.push(kind) },
+    ...(opts.now && { now: opts.now }),
   });
   /** The informer catches up: created pods appear, deleted ones disappear. */
   const sync = () => {
@@ -272,6 +273,70 @@ describe('RunnerPoolReconciler', () => {
     await h.reconcile();
     expect(h.deleted).toHaveLength(0);
     expect(h.pods.size).toBe(1);
+  });
+
+  it('backs off creating pods that keep ending before their runner is ready, and resets once one is', async () => {
+    let now = 1_000_000;
+    const h = harness({ replicas: 1 }, { now: () => now });
+    /** The pool's one pod exits 1 at start (NATS unreachable); returns the reconcile's result. */
+    const crash = async () => {
+      h.sync();
+      const [name] = [...h.pods.keys()];
+      h.update(name!, (p) => (p.status = endedRunnerStatus(settings.image, 'Error', 1)));
+      const result = await h.reconcile();
+      h.sync();
+      return result;
+    };
+    await h.reconcile();
+    // A single crash is replaced at once.
+    await crash();
+    expect(h.pods.size).toBe(1);
+    // The second waits 1 s, the third 2 s: no pod until then, and the result says when to look.
+    expect(await crash()).toEqual({ requeueAfterMs: 1000 });
+    expect(h.pods.size).toBe(0);
+    expect(h.patches.at(-1)?.conditions?.[0]).toMatchObject({
+      status: 'False',
+      reason: 'PodsFailingToStart',
+      message: `0 of 1 runners ready; 2 pods ended before their runner became ready, next pod at ${new Date(now + 1000).toISOString().replace('.000', '')}`,
+    });
+    now += 999;
+    await h.reconcile();
+    expect(h.created).toHaveLength(0);
+    now += 1;
+    await h.reconcile();
+    expect(h.created).toHaveLength(1);
+    expect(await crash()).toEqual({ requeueAfterMs: 2000 });
+    await h.recorder.flush();
+    expect(h.events.filter((e) => e.reason === 'PodsFailingToStart')[0]).toMatchObject({
+      type: 'Warning',
+      note: expect.stringContaining('2 pods ended before their runner became ready') as string,
+    });
+    // A runner announces itself: the next end is replaced at once again.
+    now += 2000;
+    await h.reconcile();
+    h.sync();
+    h.setReady(1);
+    await h.reconcile();
+    h.setReady(0);
+    await crash();
+    expect(h.pods.size).toBe(1);
+    expect(h.patches.at(-1)?.conditions?.[0]?.reason).toBe('PodsFailingToStart');
+  });
+
+  it('replaces outdated pods after a template change, once', async () => {
+    const h = harness({ replicas: 2 });
+    await h.reconcile();
+    h.sync();
+    const before = [...h.pods.keys()];
+    h.setPool({ ...h.pool()!, spec: { ...h.pool()!.spec, template: { image: 'runner:2' } } });
+    await h.reconcile();
+    expect(h.deleted.sort()).toEqual([...before].sort());
+    expect(h.created.map((p) => p.spec!.containers[0]!.image)).toEqual(['runner:2', 'runner:2']);
+    h.sync();
+    await h.recorder.flush();
+    expect(h.events.some((e) => e.reason === 'PodOutdated')).toBe(true);
+    await h.reconcile();
+    expect(h.deleted).toHaveLength(0);
   });
 
   it('lowers the expectation when a create fails, records a warning and throws for a retry', async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { StoredOutcome } from '../../../src/cluster/outcome-stream.ts';
-import type { PodRunMessage, RunnerOutMessage } from '../../../src/cluster/runner-subjects.ts';
+import type { PodRunMessage, RunRefusal, RunnerOutMessage } from '../../../src/cluster/runner-subjects.ts';
 import type { HeapStore, OutputLine } from '../../../src/core/index.ts';
 import { DirHeapStore } from '../../../src/local/heap-store.ts';
 import { ClusterHeaps, type NamespaceHeapStores } from '../../../src/runner/pod/heap-side.ts';
@@ -41,6 +41,7 @@ async function startPod(heapStores: NamespaceHeapStores | undefined, options: Pa
   const published = new Map<string, { namespace: string; msg: StoredOutcome }>();
   const waiting = new Map<string, PromiseWithResolvers<StoredOutcome>>();
   const reports: RunnerOutMessage[] = [];
+  const refused = new Map<string, RunRefusal>();
   const warnings: string[] = [];
   const waiter = (id: string) => waiting.get(id) ?? waiting.set(id, Promise.withResolvers()).get(id)!;
   const heaps = new ClusterHeaps(heapStores);
@@ -77,10 +78,20 @@ async function startPod(heapStores: NamespaceHeapStores | undefined, options: Pa
     heaps,
     runner,
     end: (run, outcome) => host.outcome(run, outcome),
+    refuse: (run, refusal) => refused.set(run.executionId, refusal),
+    runsPerPod: options.runsPerPod ?? 0,
     warn: (message) => warnings.push(message),
   });
   await runner.start();
-  return { runs, events, lines, reports, warnings, outcome: (id: string) => waiter(id).promise };
+  return {
+    runs,
+    events,
+    lines,
+    reports,
+    refused,
+    warnings,
+    outcome: (id: string) => waiter(id).promise,
+  };
 }
 
 let seq = 0;
@@ -126,10 +137,14 @@ describe('the runner hosted by its pod', () => {
       result: '2',
     });
 
-    // Another namespace cannot resume it, not even where it is live.
+    // Another namespace cannot resume it: the pod that holds it live runs for ns1 only, and a
+    // pod of ns2 does not find it in ns2's store.
     const foreign = run('ns2', 'x', { heap });
     a.runs.receive(foreign);
-    const refused = await a.outcome(foreign.executionId);
+    expect(a.refused.get(foreign.executionId)).toEqual({ reason: 'other-tenant', tenant: 'ns1' });
+    const c = await startPod(tenants);
+    c.runs.receive(foreign);
+    const refused = await c.outcome(foreign.executionId);
     expect(refused.outcome).toMatchObject({ status: 'failed', error: { reason: 'HeapError' } });
     expect(refused.outcome.error?.message).toMatch(/MCPV8_ERR_HEAP_NOT_FOUND/);
   });
@@ -177,6 +192,34 @@ describe('the runner hosted by its pod', () => {
     const o = await pod.outcome(late.executionId);
     expect(o.outcome).toMatchObject({ status: 'failed', error: { reason: 'RunnerCrashed' } });
     expect(o.outcome.error?.message).toMatch(/shutting down/);
+  });
+
+  it('refuses, without running or failing it, a run past its budget or of another tenant', async () => {
+    const once = await startPod(tenants, { runsPerPod: 1 });
+    const first = run('ns1', 'console.log("first")');
+    once.runs.receive(first);
+    const second = run('ns1', 'console.log("second")');
+    once.runs.receive(second);
+    expect(once.refused.get(second.executionId)).toEqual({ reason: 'used-up' });
+    expect(once.runs.inFlight.has(second.executionId)).toBe(false);
+    expect((await once.outcome(first.executionId)).outcome.status).toBe('completed');
+    expect(once.lines.has(`ns1/${second.execution.name}`)).toBe(false);
+    // Refused, not remembered as run: it is the pool's to send elsewhere.
+    expect(once.events).not.toContain(`outcome ${second.executionId}`);
+
+    const pooled = await startPod(tenants, { runsPerPod: 100 });
+    const mine = run('ns1', '1');
+    pooled.runs.receive(mine);
+    const theirs = run('ns2', 'console.log("not here")');
+    pooled.runs.receive(theirs);
+    expect(pooled.refused.get(theirs.executionId)).toEqual({ reason: 'other-tenant', tenant: 'ns1' });
+    const again = run('ns1', '2');
+    pooled.runs.receive(again);
+    expect((await pooled.outcome(again.executionId)).outcome).toMatchObject({
+      status: 'completed',
+      result: '2',
+    });
+    expect(pooled.lines.has(`ns2/${theirs.execution.name}`)).toBe(false);
   });
 
   it('reports ready, then heartbeats with its resident size and its memory budget', async () => {
