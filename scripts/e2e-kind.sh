@@ -3,7 +3,8 @@
 # S3 (versitygw) servers (static Go binaries from scripts/services/, the versions the integration
 # harness runs), create a kind cluster, load the images (nothing is pulled but kind's node image,
 # pinned by digest in kind itself), start NATS (JetStream) and S3 from test/e2e/kind/, create the
-# bucket, install the chart with one tenant namespace, and run the end-to-end suites
+# bucket, install the chart with one tenant namespace, check from inside a runner pod that its
+# NetworkPolicy keeps it from an address outside the allowed set, and run the end-to-end suites
 # (`npm run test:e2e`) against the gateway Service through a port-forward, as that tenant's
 # ServiceAccount. Every namespace involved enforces PodSecurity "restricted"; kind's CNI
 # (kindnet) enforces the chart's runner NetworkPolicy, which test/e2e/cluster-isolation checks.
@@ -153,12 +154,9 @@ S3_ENDPOINT="http://127.0.0.1:$S3_LOCAL_PORT" S3_BUCKET="$BUCKET" \
 # The tenant namespace must exist before the chart binds its RoleBindings there.
 apply_generated -n "$TENANT_NAMESPACE" create serviceaccount "$TENANT_SA"
 
-# Runner egress narrowed to the deps namespace's NATS and S3 pods (the chart's default opens the
-# ports to any destination), as values.yaml advises for a real install.
-deps_peer() {
-  printf '[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"%s"}},"podSelector":{"matchLabels":{"app":"%s"}}}]' \
-    "$DEPS_NAMESPACE" "$1"
-}
+# The chart's runner NetworkPolicy takes the NATS and S3 namespaces from the URLs below; the pod
+# labels narrow it to the two server pods. The suites use no fetch() or module downloads, so no
+# external range is opened (networkPolicy.external stays empty).
 
 log "installing the chart"
 # shellcheck disable=SC2086
@@ -170,12 +168,54 @@ helm upgrade --install mcp-v8 charts/mcp-v8 --namespace "$NAMESPACE" --wait \
   --set nats.url="nats://nats.$DEPS_NAMESPACE.svc:4222" \
   --set s3.endpoint="http://s3.$DEPS_NAMESPACE.svc:9000" --set s3.bucket="$BUCKET" \
   --set s3.forcePathStyle=true --set s3.credentialsSecret.name="$S3_SECRET" \
-  --set-json "networkPolicy.egress.nats.to=$(deps_peer nats)" \
-  --set-json "networkPolicy.egress.s3.to=$(deps_peer s3)" \
+  --set-json 'networkPolicy.nats.podLabels={"app":"nats"}' \
+  --set-json 'networkPolicy.s3.podLabels={"app":"s3"}' \
   --set-json "tenants=[{\"namespace\":\"$TENANT_NAMESPACE\",\"serviceAccounts\":[\"$TENANT_SA\"]}]" \
   ${E2E_HELM_ARGS:-}
 
 token="$(kubectl -n "$TENANT_NAMESPACE" create token "$TENANT_SA" --duration 1h)"
+
+# The first Running pod matching label selector $2 in namespace $1, waited for up to 2 minutes
+# (the controller creates the warm runner pods after the install returns).
+running_pod() {
+  local name
+  for _ in $(seq 120); do
+    name="$(kubectl -n "$1" get pods -l "$2" --field-selector=status.phase=Running \
+      -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)"
+    if [ -n "$name" ]; then echo "$name"; return 0; fi
+    sleep 1
+  done
+  log "no Running pod $2 in $1 within 2 minutes"
+  return 1
+}
+# tcp_probe POD CONTAINER HOST PORT: a TCP connect from inside the pod (node is in both images);
+# prints `connected`, `timeout` or the socket error code. A failed exec fails the script.
+tcp_probe() {
+  kubectl -n "$NAMESPACE" exec "$1" -c "$2" -- node -e '
+    const s = require("node:net").connect({ host: process.argv[1], port: Number(process.argv[2]) });
+    const done = (what) => { console.log(what); s.destroy(); process.exit(0); };
+    s.setTimeout(3000, () => done("timeout"));
+    s.on("connect", () => done("connected"));
+    s.on("error", (e) => done(e.code || "error"));' "$3" "$4"
+}
+
+# Before the suites, while the warm runner pods sit idle (a per-execution pod is deleted after
+# its run). The API server's own address is outside what the NetworkPolicy lets a runner reach
+# (DNS, NATS, S3): a runner pod must fail to connect to it, while the gateway pod (no policy
+# selects it) connects, and the runner pod does reach NATS — so the failure is the policy's.
+log "checking a runner pod reaches NATS but not the Kubernetes API server"
+runner_pod="$(running_pod "$NAMESPACE" mcpv8.dev/runner-pool)"
+gateway_pod="$(running_pod "$NAMESPACE" app.kubernetes.io/component=gateway)"
+api_host="$(kubectl -n default get endpoints kubernetes -o jsonpath='{.subsets[0].addresses[0].ip}')"
+api_port="$(kubectl -n default get endpoints kubernetes -o jsonpath='{.subsets[0].ports[0].port}')"
+nats_seen="$(tcp_probe "$runner_pod" runner "nats.$DEPS_NAMESPACE.svc" 4222)"
+api_from_gateway="$(tcp_probe "$gateway_pod" gateway "$api_host" "$api_port")"
+api_from_runner="$(tcp_probe "$runner_pod" runner "$api_host" "$api_port")"
+if [ "$nats_seen" != connected ] || [ "$api_from_gateway" != connected ] || [ "$api_from_runner" = connected ]; then
+  log "runner egress check failed: runner→NATS $nats_seen, gateway→API $api_from_gateway, runner→API $api_from_runner (want connected, connected, not connected)"
+  exit 1
+fi
+log "runner egress: NATS $nats_seen, API server $api_from_runner (gateway: $api_from_gateway)"
 
 log "port-forwarding the gateway Service to 127.0.0.1:$LOCAL_PORT"
 port_forward "$NAMESPACE" mcp-v8-gateway "$LOCAL_PORT:3000" "http://127.0.0.1:$LOCAL_PORT/healthz"

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { HEAP_MB_MAX, Mcpv8Error, TIMEOUT_SECONDS_MAX } from '../core/index.ts';
-import { TenantListSchema, type Tenant } from '../gateway/auth/token-review.ts';
+import { NamespaceLabelsSchema, TenantListSchema, type Tenant } from '../gateway/auth/tenancy.ts';
 import type { S3Settings } from '../cluster/s3-client.ts';
 import {
   MCP_LIMIT_FLAGS,
@@ -16,6 +16,7 @@ import {
   type McpLimitFlag,
   type McpLimitsConfig,
 } from './mcp-limits-config.ts';
+import { EGRESS_FLAGS, readEgressConfig, type EgressConfig } from './egress-config.ts';
 
 export interface ClusterGatewayConfig {
   port: number;
@@ -28,8 +29,12 @@ export interface ClusterGatewayConfig {
    * ServiceAccount (in-cluster: KUBERNETES_SERVICE_HOST is set).
    */
   kube: { kind: 'file'; path: string } | { kind: 'in-cluster' };
-  /** Allowed tenants (MCP_V8_TENANTS); empty: any ServiceAccount, mapped to its namespace. */
+  /**
+   * Tenants by name (MCP_V8_TENANTS) and by namespace labels (MCP_V8_TENANT_NAMESPACE_LABELS);
+   * with neither, no caller is served (a tenant must be named).
+   */
   tenants: readonly Tenant[];
+  tenantNamespaceLabels: Readonly<Record<string, string>>;
   /** Audiences a caller's token must carry; empty: the API server's own. */
   tokenAudiences: readonly string[];
   heapMemoryMaxMb: number;
@@ -37,6 +42,8 @@ export interface ClusterGatewayConfig {
   /** Bounds of MCP over HTTP: session idle expiry and counts, stream buffer. */
   mcp: McpLimitsConfig;
   logLevel: string;
+  /** The egress broker of runner pods (its own port); absent: off. */
+  egress?: EgressConfig;
 }
 
 /** Flag → [type, help]. The environment variable is MCP_V8_ + the flag in upper snake case. */
@@ -52,16 +59,23 @@ export const CLUSTER_FLAGS = {
   's3-region': ['string', 'S3 region (default AWS_REGION, else us-east-1)'],
   's3-force-path-style': ['boolean', 'Address the bucket in the path (most S3-compatible servers)'],
   kubeconfig: ['string', 'Kubeconfig file (default: in-cluster credentials)'],
-  tenants: ['string', 'JSON [{"namespace": "team-a", "serviceAccounts": ["agent"]}] (default: any)'],
+  tenants: ['string', 'Tenants by name: JSON [{"namespace": "team-a", "serviceAccounts": ["agent"]}]'],
+  'tenant-namespace-labels': [
+    'string',
+    'Tenants by label: JSON {"label": "value"}; namespaces with all of them (default: none)',
+  ],
   'token-audience': ['string', 'Audience caller tokens must carry (repeatable; env: comma-separated)'],
   'heap-memory-max': ['string', 'Default isolate heap cap per execution, MiB (default 8)'],
   'execution-timeout': ['string', 'Default wall-clock limit per execution, seconds (default 30)'],
   ...MCP_LIMIT_FLAGS,
+  ...EGRESS_FLAGS,
   'log-level': ['string', 'fatal, error, warn, info, debug, trace or silent (default info)'],
 } as const;
 
 type Flag = keyof typeof CLUSTER_FLAGS;
-const MULTI: ReadonlySet<Flag> = new Set(['token-audience']);
+const MULTI: ReadonlySet<Flag> = new Set(['token-audience', 'fetch-header']);
+/** Flags whose environment form is read elsewhere (fetch-config.ts: one rule per line). */
+const OWN_ENV: ReadonlySet<Flag> = new Set(['fetch-header']);
 
 const IntString = (min: number, max: number) =>
   z
@@ -82,7 +96,7 @@ const NatsUrl = z
     message: 'must be nats://host:port (comma-separated for several)',
   });
 
-const TenantsJson = z.string().transform((text, ctx) => {
+const Json = z.string().transform((text, ctx) => {
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -109,11 +123,19 @@ const RawSchema = z.object({
     .optional(),
   's3-force-path-style': z.boolean().default(false),
   kubeconfig: z.string().min(1).optional(),
-  tenants: TenantsJson.pipe(TenantListSchema).optional(),
+  tenants: Json.pipe(TenantListSchema).optional(),
+  'tenant-namespace-labels': Json.pipe(NamespaceLabelsSchema).optional(),
   'token-audience': z.array(z.string().min(1)).default([]),
   'heap-memory-max': IntString(1, HEAP_MB_MAX).default(8),
   'execution-timeout': IntString(1, TIMEOUT_SECONDS_MAX).default(30),
   'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  'egress-port': IntString(1, 65535).optional(),
+  // Checked by policy-config.ts and fetch-config.ts, as in embedded mode.
+  ...(Object.fromEntries(
+    (Object.keys(EGRESS_FLAGS) as Flag[])
+      .filter((f) => f !== 'egress-port')
+      .map((f) => [f, MULTI.has(f) ? z.array(z.string()).optional() : z.string().optional()]),
+  ) as Record<Exclude<keyof typeof EGRESS_FLAGS, 'egress-port'>, z.ZodOptional<z.ZodString>>),
   ...(Object.fromEntries(
     Object.entries(MCP_LIMIT_RANGES).map(([flag, [min, max]]) => [flag, IntString(min, max).optional()]),
   ) as Record<McpLimitFlag, z.ZodOptional<ReturnType<typeof IntString>>>),
@@ -153,7 +175,7 @@ export function loadClusterGatewayConfig(
 
   const raw: Record<string, unknown> = {};
   for (const [flag, [type]] of Object.entries(CLUSTER_FLAGS) as Array<[Flag, readonly [string, string]]>) {
-    const e = env[envName(flag)];
+    const e = OWN_ENV.has(flag) ? undefined : env[envName(flag)];
     const fromEnv =
       e === undefined || e === ''
         ? undefined
@@ -185,6 +207,15 @@ export function loadClusterGatewayConfig(
       throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [`--${s3Only[0]} needs --s3-bucket`]);
     }
   }
+  const problems: string[] = [];
+  const egress = readEgressConfig(
+    v['egress-port'],
+    (flag) => v[flag],
+    () => v['fetch-header'] as unknown as string[] | undefined,
+    env,
+    problems,
+  );
+  if (problems.length > 0) throw new Mcpv8Error('MCPV8_ERR_CONFIG_INVALID', [problems.join('; ')]);
   let kube: ClusterGatewayConfig['kube'];
   if (v.kubeconfig !== undefined) kube = { kind: 'file', path: v.kubeconfig };
   else if (env.KUBERNETES_SERVICE_HOST) kube = { kind: 'in-cluster' };
@@ -208,10 +239,12 @@ export function loadClusterGatewayConfig(
     }),
     kube,
     tenants: v.tenants ?? [],
+    tenantNamespaceLabels: v['tenant-namespace-labels'] ?? {},
     tokenAudiences: v['token-audience'],
     heapMemoryMaxMb: v['heap-memory-max'],
     executionTimeoutSecs: v['execution-timeout'],
     mcp: readMcpLimits((flag, _min, _max, dflt) => v[flag] ?? dflt),
     logLevel: v['log-level'],
+    ...(egress && { egress }),
   };
 }

@@ -14,6 +14,7 @@ import { KubeExecutionStore } from '../cluster/kube-execution-store.ts';
 import { requestOptions, reuseConnections } from '../cluster/kube-request.ts';
 import { TenantHeapStores } from '../cluster/tenant-heap-stores.ts';
 import { TokenReviewAuthenticator, kubeTokenReview } from '../gateway/auth/token-review.ts';
+import { NAME_TENANTS_HINT, Tenancy, kubeNamespaceLabels } from '../gateway/auth/tenancy.ts';
 import { ClusterTenantStores } from '../cluster/cluster-tenant-stores.ts';
 import { ExecutionService, serverLimits } from '../gateway/execution-service.ts';
 import { buildHttpApp } from '../gateway/http-app.ts';
@@ -22,6 +23,7 @@ import { MAX_CELL_CHARS } from '../runner/protocol.ts';
 import type { ClusterGatewayConfig } from './cluster-config.ts';
 import { mcpLimitOptions } from './mcp-limits-config.ts';
 import { connectNats } from '../cluster/connection-settings.ts';
+import { startEgressBroker, type RunningEgressBroker } from './egress-broker-runtime.ts';
 
 /** How often the API server is probed for readiness, ms. */
 const API_PROBE_MS = 10_000;
@@ -29,6 +31,8 @@ const API_PROBE_MS = 10_000;
 export interface ClusterGateway {
   /** Base URL of the HTTP server. */
   url: string;
+  /** Base URL of the egress broker, when it is on. */
+  egressUrl?: string;
   /** Stops serving, then closes the NATS connection. */
   close(): Promise<void>;
 }
@@ -63,9 +67,20 @@ export async function startClusterGateway(
     maxPollMs: 500,
   });
   const sessions = tenants.stateful ? new SessionService({ tenants }) : undefined;
+  const tenancy = new Tenancy({
+    tenants: config.tenants,
+    namespaceLabels: config.tenantNamespaceLabels,
+    readLabels: kubeNamespaceLabels(kubeConfig),
+  });
+  // Said once here rather than on every refusal: a gateway nobody may call is a setup mistake.
+  if (!tenancy.configured) {
+    log.warn(
+      `no tenant is configured: every caller is refused (MCPV8_ERR_AUTH_FORBIDDEN); ${NAME_TENANTS_HINT}`,
+    );
+  }
   const authenticator = new TokenReviewAuthenticator({
     review: kubeTokenReview(kubeConfig, config.tokenAudiences),
-    tenants: config.tenants,
+    tenancy,
   });
 
   const app = buildHttpApp({
@@ -80,24 +95,28 @@ export async function startClusterGateway(
     ...mcpLimitOptions(config.mcp),
   });
   let url: string;
+  let egress: RunningEgressBroker | undefined;
   try {
-    url = await app.listen({ host: config.host, port: config.port });
+    egress = config.egress && (await startEgressBroker(config.egress, config.host, log));
+    url = await app.listen({ host: config.host, port: config.port }).catch(async (err: unknown) => {
+      await egress?.close();
+      throw err;
+    });
   } catch (err) {
     api.stop();
     await nc.close();
     throw err;
   }
-  log.info(
-    { url, tenants: config.tenants.map((t) => t.namespace), stateful: tenants.stateful },
-    'mcp-v8 cluster gateway ready',
-  );
+  log.info({ url, ...tenancy.describe(), stateful: tenants.stateful }, 'mcp-v8 cluster gateway ready');
   let closing: Promise<void> | undefined;
   return {
     url,
+    ...(egress && { egressUrl: egress.url }),
     close: () =>
       (closing ??= (async () => {
         api.stop();
         await app.close();
+        await egress?.close();
         await nc.drain().catch(() => nc.close());
       })()),
   };

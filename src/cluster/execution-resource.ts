@@ -11,6 +11,7 @@
  *   back as queued), plus a Tekton-style `Succeeded` condition: Unknown (reason = the phase)
  *   until the end, then True (reason Succeeded) or False (reason = the FailureReason).
  * - `startedAt`, `completedAt` → `status.startTime`, `status.completionTime`, verbatim.
+ * - `runner`, `runnerNode` → `status.runner.pod`, `status.runner.node` (the node goes with its pod).
  * - `outcome` → `status.result` (cut to the CRD's bound, `resultTruncated` set), `resultType`,
  *   `error {reason, message}` (the error's name leads the condition message: "TypeError: …"),
  *   `heap`, `output.bytes`, `output.truncated`. etcd holds a summary, never the full outcome: the
@@ -35,7 +36,7 @@ import {
 } from '../api/v1alpha1/index.ts';
 import { TERMINAL_STATUSES, type ExecutionOutcome, type ExecutionStatus } from '../core/api/execution.ts';
 import { effectiveHeapMb } from '../core/api/outcome.ts';
-import type { ExecutionRecord } from '../core/execution-store.ts';
+import type { ExecutionRecord, ExecutionStore } from '../core/execution-store.ts';
 import { outputLocation } from './jetstream-output-log.ts';
 
 export const LABEL_PHASE = 'mcpv8.dev/phase';
@@ -181,7 +182,9 @@ export function statusOf(
     ...(generation !== undefined && { observedGeneration: generation }),
     ...(record.startedAt !== undefined && { startTime: record.startedAt }),
     ...(record.completedAt !== undefined && { completionTime: record.completedAt }),
-    ...(record.runner !== undefined && { runner: { ...kept.runner, pod: record.runner } }),
+    ...(record.runner !== undefined && {
+      runner: { pod: record.runner, ...(record.runnerNode !== undefined && { node: record.runnerNode }) },
+    }),
   };
   const o = record.outcome;
   if (o === undefined) {
@@ -261,6 +264,22 @@ function succeededCondition(
   };
 }
 
+/**
+ * `record` with the defined fields of `patch` (the same object when nothing is set). A patch that
+ * names another runner pod without its node clears the node: it was the old pod's.
+ */
+export function patchRecord(
+  record: ExecutionRecord,
+  patch: Parameters<ExecutionStore['transition']>[3],
+): ExecutionRecord {
+  const set = Object.entries(patch).filter(([, v]) => v !== undefined);
+  if (set.length === 0) return record;
+  const next: ExecutionRecord = { ...record, ...Object.fromEntries(set) };
+  if (patch.runner !== undefined && patch.runner !== record.runner && patch.runnerNode === undefined)
+    delete next.runnerNode;
+  return next;
+}
+
 /** The record an Execution holds (see the module comment for what a summary keeps). */
 export function recordOf(execution: Execution): ExecutionRecord {
   const { metadata = {}, spec } = execution;
@@ -281,7 +300,10 @@ export function recordOf(execution: Execution): ExecutionRecord {
   if (spec.tags !== undefined) record.tags = spec.tags;
   if (s.startTime !== undefined) record.startedAt = s.startTime;
   if (s.completionTime !== undefined) record.completedAt = s.completionTime;
-  if (s.runner?.pod !== undefined) record.runner = s.runner.pod;
+  if (s.runner?.pod !== undefined) {
+    record.runner = s.runner.pod;
+    if (s.runner.node !== undefined) record.runnerNode = s.runner.node;
+  }
   if (TERMINAL_STATUSES.has(status) && s.output?.bytes !== undefined) {
     record.outcome = outcomeOf(execution, status as ExecutionOutcome['status']);
   }

@@ -41,6 +41,7 @@ import {
   TERMINAL_PHASES,
   UNFINISHED_PHASES,
   manifestOf,
+  patchRecord,
   recordOf,
   statusLabels,
   statusOf,
@@ -152,7 +153,7 @@ export class KubeExecutionStore implements ExecutionStore {
       if (current === undefined) return undefined;
       const record = recordOf(current);
       if (!from.includes(record.status)) return undefined;
-      const next = applyPatch(record, patch);
+      const next = patchRecord(record, patch);
       // An empty patch still answers whether the record is in one of `from`.
       if (next === record) return record;
       const status = statusOf(next, current.status, current.metadata?.generation, now());
@@ -334,12 +335,6 @@ export class KubeExecutionStore implements ExecutionStore {
       // See above: the labels are an index, status is the record.
     }
   }
-}
-
-/** `record` with the defined fields of `patch`; the same object when nothing is set. */
-function applyPatch(record: ExecutionRecord, patch: Patch): ExecutionRecord {
-  const set = Object.entries(patch).filter(([, v]) => v !== undefined);
-  return set.length === 0 ? record : { ...record, ...Object.fromEntries(set) };
 }
 
 function isDnsLabel(s: string): boolean {

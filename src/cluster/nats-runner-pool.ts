@@ -13,10 +13,11 @@
  * a heartbeat shows it runs no more than the pool gave it.
  *
  * A runner pod holds its own claim (pod-runs.ts): it refuses a run past its `executionsPerPod`
- * or of a tenant other than the one it is bound to. A refusal is not an outcome: the runner is
- * marked (used up, or bound to that tenant) and the run goes to another runner, or waits for one.
- * Runs are only routed to runners bound to their tenant or to none yet; when every runner is bound
- * to another tenant, an idle one is retired so a fresh pod takes its place.
+ * or of a tenant other than the one it is bound to, and announces what it admitted and for which
+ * tenant. A runner gets no work before its claim is heard, so a pool that takes over from another
+ * controller sends nothing to a pod that would refuse it; a refusal all the same (a claim that
+ * changed meanwhile) sends the run elsewhere (nats-runner-claims.ts). Executions taken over from
+ * another pool are followed by nats-runner-adoption.ts.
  *
  * Memory (as the local supervisor acts on a runner's resident size): the pod's memory limit is the
  * kill line, enforced by the kernel; a runner whose heartbeats report a resident size above its
@@ -31,23 +32,24 @@ import {
   type RunRequest,
   type RunnerPool,
   type RunnerPoolStats,
+  type RunnerRetirement,
 } from '../core/index.ts';
-import { Mcpv8Error } from '../core/errors.ts';
 import { cancelledOutcome, RunnerHeaps, failedOutcome, timedOutOutcome } from '../core/heap-commit.ts';
 import {
   RunnerAnnouncementSchema,
   RunnerOutMessageSchema,
   allRunnersOut,
-  type RefusedMessage,
+  UNNAMED_RUN,
   decodeJson,
   heartbeatSubject,
   podRunMessage,
   runnerTokenOf,
   type PodRunMessage,
 } from './runner-subjects.ts';
-import { dispatchRun, trackRun, type PendingRun } from '../core/runner-dispatch.ts';
+import { dispatchRun, type PendingRun } from '../core/runner-dispatch.ts';
+import { RunnerAdoptions } from './nats-runner-adoption.ts';
+import { RunnerClaims } from './nats-runner-claims.ts';
 import { RunnerRoster, type Runner } from './nats-runner-roster.ts';
-import type { RunnerRetirement } from '../core/index.ts';
 import {
   DEFAULT_NATS_RUNNER_POOL_OPTIONS,
   type NatsRunnerPoolOptions,
@@ -55,17 +57,9 @@ import {
 } from './nats-runner-pool-options.ts';
 
 export * from './nats-runner-pool-options.ts';
-import { allOutcomes, readStoredOutcome, StoredOutcomeSchema, type StoredOutcome } from './outcome-stream.ts';
+import { allOutcomes, StoredOutcomeSchema, type StoredOutcome } from './outcome-stream.ts';
 
 const WATCHDOG_INTERVAL_MS = 100;
-const UNNAMED_RUN = new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', [
-  'a run sent to a runner pod must name its Execution',
-]);
-
-type Pending = PendingRun;
-
-/** Refusals one run may meet before it ends failed (each marks a runner, so few are expected). */
-const MAX_REFUSALS = 16;
 
 /** {@link RunnerPool} over NATS; the connection belongs to the caller. */
 export class NatsRunnerPool implements RunnerPool {
@@ -74,13 +68,11 @@ export class NatsRunnerPool implements RunnerPool {
   readonly #runners: RunnerRoster;
   readonly #waiting: Array<() => void> = [];
   readonly #heaps: RunnerHeaps<Runner>;
+  readonly #adoptions: RunnerAdoptions;
+  readonly #claims: RunnerClaims;
   readonly #configured: ReadonlySet<string>;
   readonly #subs: Subscription[];
   readonly #watchdog: NodeJS.Timeout;
-  /** Outcomes standing for "refused, not run": `run` sends the run again instead of returning them. */
-  readonly #refusals = new WeakSet<ExecutionOutcome>();
-  /** The runner last retired to make room for another tenant, until it is gone. */
-  #recycling: Runner | undefined;
   #restarts = 0;
   #closed = false;
 
@@ -92,6 +84,21 @@ export class NatsRunnerPool implements RunnerPool {
     this.#runners = new RunnerRoster(this.#opts);
     this.#configured = new Set(this.#opts.runners);
     for (const id of this.#opts.runners) this.#runners.know(id);
+    this.#adoptions = new RunnerAdoptions({
+      runners: this.#runners,
+      opts: this.#opts,
+      send: (r, msg) => this.#send(r, msg),
+      onOutcome: (r, msg) => this.#onOutcome(r, msg),
+      lost: (p, message) => this.#lost(p, message),
+      isRefusal: (outcome) => this.#claims.isRefusal(outcome),
+      rerun: (req, signal, hooks) => this.run(req, () => {}, signal, hooks),
+    });
+    this.#claims = new RunnerClaims({
+      runners: this.#runners,
+      opts: this.#opts,
+      lost: (p, message) => this.#lost(p, message),
+      wake: () => this.#wakeWaiting(),
+    });
     const prefix = this.#opts.subjectPrefix;
     const on = (subject: string, handle: (data: unknown, subject: string) => void) =>
       nc.subscribe(subject, {
@@ -135,16 +142,7 @@ export class NatsRunnerPool implements RunnerPool {
   ): Promise<ExecutionOutcome> {
     const message = podRunMessage(req);
     if (!message) return failedOutcome(req, Date.now(), FailureReason.Error, UNNAMED_RUN.message);
-    for (let refusals = 0; refusals < MAX_REFUSALS; refusals++) {
-      const outcome = await this.#dispatch(req, message, onOutput, signal, hooks);
-      if (!this.#refusals.has(outcome)) return outcome;
-    }
-    return failedOutcome(
-      req,
-      Date.now(),
-      this.#opts.lostReason ?? FailureReason.RunnerCrashed,
-      `the run was refused by ${MAX_REFUSALS} runners`,
-    );
+    return this.#claims.untilAccepted(req, () => this.#dispatch(req, message, onOutput, signal, hooks));
   }
 
   /** Sends the run to a runner with room for its tenant, waiting for one if none has. */
@@ -159,15 +157,14 @@ export class NatsRunnerPool implements RunnerPool {
     return dispatchRun(req, onOutput, signal, {
       freeRunner: () => {
         const free = this.#runners.free(this.#heaps.routes.holder(req.heap), tenant);
-        if (!free) this.#recycleFor(tenant);
+        if (!free) this.#claims.recycleFor(tenant);
         return free;
       },
       closed: () => this.#closed,
       waiting: this.#waiting,
       sendRun: (r, run) => {
-        r.runs++;
         // The pod binds itself to the tenant of its first run: so does its route here.
-        r.tenant ??= tenant;
+        this.#runners.sent(r, tenant);
         const send = () => {
           const error = this.#send(r, message);
           // Not sent (e.g. over the server's max_payload): fail now rather than at the deadline.
@@ -183,31 +180,16 @@ export class NatsRunnerPool implements RunnerPool {
     });
   }
 
-  /**
-   * Takes over an execution another pool sent to `runnerId` (the previous controller's): its
-   * outcome is awaited like any other, looked up in the outcome stream first in case it came
-   * while nobody listened. If the runner turns out not to run it, or is never heard from, the
-   * execution ends failed with the lost reason; it is never sent again (never run twice).
-   */
+  /** Takes over an execution another pool sent to `runnerId` (see {@link RunnerAdoptions.adopt}). */
   adopt(
     req: RunRequest,
     runnerId: string,
     startedAt: number,
     signal: AbortSignal,
     namespace: string,
+    hooks: RunHooks = {},
   ): Promise<ExecutionOutcome> {
-    const runner = this.#runners.know(runnerId);
-    runner.runs++;
-    runner.tenant ??= namespace;
-    const sendCancel = () => this.#send(runner, { type: 'cancel', executionId: req.executionId });
-    const outcome = trackRun(
-      runner.running,
-      { req, onOutput: () => {}, startedAt, adopted: true },
-      signal,
-      sendCancel,
-    );
-    void this.#storedOutcome(runner, namespace, req.executionId);
-    return outcome;
+    return this.#adoptions.adopt(req, runnerId, startedAt, signal, namespace, hooks);
   }
 
   /** Changes `runsPerRunner` for runs not yet sent. */
@@ -227,12 +209,12 @@ export class NatsRunnerPool implements RunnerPool {
   }
 
   /**
-   * Why `runnerId` is done with, once it runs nothing: it was given all its runs, or it stayed
-   * over its memory budget; undefined while it is not.
+   * Why `runnerId` is done with, once it runs nothing (by the pool's account and its pod's): it
+   * was given all its runs, or it stayed over its memory budget; undefined while it is not.
    */
   retiredFor(runnerId: string): RunnerRetirement | undefined {
     const r = this.#runners.get(runnerId);
-    return r !== undefined && r.running.size === 0 ? this.#runners.retiredFor(r) : undefined;
+    return r !== undefined && this.#runners.idle(r) ? this.#runners.retiredFor(r) : undefined;
   }
 
   /** Ids of the runners that announced themselves and can take work (or do). */
@@ -280,25 +262,10 @@ export class NatsRunnerPool implements RunnerPool {
     const pending = r.running.get(req.executionId);
     if (!pending) return;
     r.running.delete(req.executionId);
-    r.runs--;
-    // Nothing reached it: it is bound to no tenant yet.
-    if (r.runs === 0) r.tenant = undefined;
+    // Nothing reached it: it is bound to no tenant but the one its pod announced.
+    this.#runners.unsent(r);
     pending.resolve(outcome ?? cancelledOutcome(req, pending.startedAt));
     this.#wakeWaiting();
-  }
-
-  /** Settles an adopted execution from the outcome stream, if its runner already published it. */
-  async #storedOutcome(runner: Runner, namespace: string, executionId: string): Promise<boolean> {
-    if (!this.#opts.outcomes) return false;
-    const stored = await readStoredOutcome(
-      this.#opts.outcomes,
-      this.#opts.subjectPrefix,
-      namespace,
-      executionId,
-    ).catch(() => undefined);
-    if (!stored || !runner.running.has(executionId)) return false;
-    this.#onOutcome(runner, stored);
-    return true;
   }
 
   #onAnnouncement(raw: unknown): void {
@@ -308,34 +275,10 @@ export class NatsRunnerPool implements RunnerPool {
     const known = this.#runners.get(a.runnerId);
     if (!known && !this.#opts.discover) return;
     const runner = known ?? this.#runners.know(a.runnerId);
+    this.#claims.announced(runner, a);
     runner.draining = a.draining;
     this.#alive(runner, a.running);
-    if (a.executions) this.#checkAdopted(runner, new Set(a.executions));
-  }
-
-  /**
-   * Adopted executions the runner says it does not run: finished while nobody listened (the
-   * outcome stream has it), or never received — the previous controller recorded the assignment
-   * and died before its run message left. Then it is sent now, once; the runner refuses a run it
-   * has already received, so it cannot run twice.
-   */
-  #checkAdopted(runner: Runner, runs: ReadonlySet<string>): void {
-    for (const [id, p] of runner.running) {
-      if (!p.adopted || runs.has(id)) continue;
-      p.adopted = false;
-      const namespace = p.req.execution?.namespace ?? 'default';
-      void this.#storedOutcome(runner, namespace, id).then((settled) => {
-        if (settled || runner.running.get(id) !== p) return;
-        // Its deadline counts from now, as the runner's own does.
-        p.startedAt = Date.now();
-        const message = podRunMessage(p.req);
-        const error = message ? this.#send(runner, message) : UNNAMED_RUN.message;
-        if (error) {
-          runner.running.delete(id);
-          p.resolve(this.#lost(p, error));
-        }
-      });
-    }
+    if (a.executions) this.#adoptions.check(runner, new Set(a.executions));
   }
 
   /** The runner was heard from; `running` is what it says it runs. */
@@ -366,40 +309,16 @@ export class NatsRunnerPool implements RunnerPool {
         break;
       case 'heartbeat':
         if (this.#runners.noteMemory(runner, msg.rssBytes, msg.rssBudgetBytes ?? 0, this.#opts.memoryGraceMs))
-          this.#retireIfIdle(runner);
+          this.#claims.retireIfIdle(runner);
         this.#alive(runner, msg.running);
         break;
       case 'outcome':
         this.#onOutcome(runner, msg);
         break;
       case 'refused':
-        this.#onRefused(runner, msg);
+        this.#claims.refused(runner, msg);
         break;
     }
-  }
-
-  /**
-   * The runner did not run the execution: it is marked so it gets no more such runs, and the run
-   * is sent elsewhere (`run` retries on a refusal). An adopted run has nobody to send it again
-   * here: it ends failed with the lost reason, as an adopted run its runner never got does.
-   */
-  #onRefused(runner: Runner, msg: RefusedMessage): void {
-    runner.lastSeen = Date.now();
-    const pending = runner.running.get(msg.executionId);
-    if (!pending) return;
-    runner.running.delete(msg.executionId);
-    runner.runs--;
-    if (msg.reason === 'other-tenant' && msg.tenant !== undefined) runner.tenant = msg.tenant;
-    else runner.spent = true;
-    if (pending.cancelledAt !== undefined) pending.resolve(cancelledOutcome(pending.req, pending.startedAt));
-    else if (pending.adopted) pending.resolve(this.#lost(pending, `the runner ${runner.id} refused the run`));
-    else {
-      const refused = cancelledOutcome(pending.req, pending.startedAt);
-      this.#refusals.add(refused);
-      pending.resolve(refused);
-    }
-    this.#wakeWaiting();
-    this.#retireIfIdle(runner);
   }
 
   #onOutcome(runner: Runner, msg: StoredOutcome): void {
@@ -413,33 +332,7 @@ export class NatsRunnerPool implements RunnerPool {
         .commit(runner, pending.req, msg.outcome, undefined, msg.heapCommitted === true)
         .then(pending.resolve);
     this.#wakeWaiting();
-    this.#retireIfIdle(runner);
-  }
-
-  /**
-   * No runner takes a run of `tenant` and none ever will (every one is bound to another): an idle
-   * one is retired, so its owner replaces the pod with one bound to nobody. One at a time, and not
-   * while a runner that could take it is still starting.
-   */
-  #recycleFor(tenant: string): void {
-    const recycling = this.#recycling;
-    if (recycling && this.#runners.get(recycling.id) === recycling) return;
-    this.#recycling = undefined;
-    let idle: Runner | undefined;
-    for (const r of this.#runners.all()) {
-      if (this.#runners.retired(r) || r.draining) continue;
-      if (!r.ready || r.tenant === undefined || r.tenant === tenant) return;
-      if (r.running.size === 0 && !r.suspect) idle ??= r;
-    }
-    if (!idle) return;
-    idle.spent = true;
-    this.#recycling = idle;
-    this.#retireIfIdle(idle);
-  }
-
-  /** Tells the owner a retired runner has nothing left to run (so it discards the pod). */
-  #retireIfIdle(runner: Runner): void {
-    if (this.#runners.retired(runner) && runner.running.size === 0) this.#opts.onRetired?.(runner.id);
+    this.#claims.retireIfIdle(runner);
   }
 
   #watch(): void {
@@ -482,7 +375,7 @@ export class NatsRunnerPool implements RunnerPool {
     runner.running.clear();
   }
 
-  #lost(p: Pending, message: string): ExecutionOutcome {
+  #lost(p: PendingRun, message: string): ExecutionOutcome {
     return failedOutcome(p.req, p.startedAt, this.#opts.lostReason ?? FailureReason.RunnerCrashed, message);
   }
 

@@ -1,8 +1,13 @@
 /**
  * The runners a {@link NatsRunnerPool} knows, by id, and which of them can take work now: ready,
- * not draining, not suspect, with room under `concurrencyPerRunner`, runs left under
- * `runsPerRunner`, not over their memory budget, and not bound to another tenant (a pod binds
- * itself to the tenant of its first run). The pool owns the messaging; this owns the bookkeeping.
+ * with a known claim, not draining, not suspect, with room under `concurrencyPerRunner`, runs
+ * left under `runsPerRunner`, not over their memory budget, and not bound to another tenant (a
+ * pod binds itself to the tenant of its first run). The pool owns the messaging; this owns the
+ * bookkeeping.
+ *
+ * A runner's claim is what the pool sent it and what the pod announces it admitted, whichever
+ * says more: a pool that takes over from another controller learns from the announcements which
+ * pods already ran executions, and for which tenant, before it sends them anything.
  */
 import type { RunnerRetirement } from '../core/index.ts';
 import type { PendingRun } from '../core/runner-dispatch.ts';
@@ -21,6 +26,11 @@ export interface Runner {
   /** May still run something the pool gave up on: no new work until a heartbeat clears it. */
   suspect: boolean;
   running: Map<string, PendingRun>;
+  /**
+   * Runs its pod last announced it has in hand, whoever sent them (another controller's too): it
+   * is idle only when this and `running` are both empty.
+   */
+  inHand: number;
   lastSeen: number;
   /** Runs sent to it over its life (for `runsPerRunner`). */
   runs: number;
@@ -35,7 +45,21 @@ export interface Runner {
    * another tenant: retired once idle.
    */
   spent: boolean;
-  /** The tenant (namespace) it runs for: that of the first run sent, or the one it said when refusing. */
+  /**
+   * The tenant (namespace) it runs for: the one the pod announced or said when refusing, else that
+   * of the first run sent.
+   */
+  tenant?: string;
+  /**
+   * The pod's own claim as it last announced it (runs admitted over its life, bound tenant);
+   * undefined until an announcement is heard, and until then it gets no work.
+   */
+  claim?: RunnerClaim;
+}
+
+/** What a runner pod announces it has committed itself to (pod-runs.ts). */
+export interface RunnerClaim {
+  admitted: number;
   tenant?: string;
 }
 
@@ -64,6 +88,7 @@ export class RunnerRoster {
         draining: false,
         suspect: false,
         running: new Map(),
+        inHand: 0,
         lastSeen: 0,
         runs: 0,
         knownAt: Date.now(),
@@ -101,7 +126,8 @@ export class RunnerRoster {
    * room, else the least busy.
    */
   free(holder: Runner | undefined, tenant?: string): Runner | undefined {
-    const fits = (r: Runner) => this.hasRoom(r) && (r.tenant === undefined || r.tenant === tenant);
+    const fits = (r: Runner) =>
+      this.hasRoom(r) && r.claim !== undefined && (r.tenant === undefined || r.tenant === tenant);
     if (holder && fits(holder)) return holder;
     let best: Runner | undefined;
     for (const r of this.#runners.values()) {
@@ -118,9 +144,64 @@ export class RunnerRoster {
     return this.usable(r) && !this.retired(r) && r.running.size < this.#opts.concurrencyPerRunner;
   }
 
-  /** Given all the runs it may have. */
+  /** Given all the runs it may have: by this pool, or by any other its pod admitted runs from. */
   usedUp(r: Runner): boolean {
-    return r.spent || (this.#opts.runsPerRunner !== undefined && r.runs >= this.#opts.runsPerRunner);
+    const { runsPerRunner } = this.#opts;
+    return (
+      r.spent || (runsPerRunner !== undefined && Math.max(r.runs, r.claim?.admitted ?? 0) >= runsPerRunner)
+    );
+  }
+
+  /**
+   * Notes the claim `r`'s pod announced. Its binding is the pod's word (the pod refuses any other
+   * tenant's run whatever the pool believes); its admitted runs count towards `runsPerRunner`.
+   */
+  noteClaim(r: Runner, claim: RunnerClaim): void {
+    r.claim = claim;
+    if (claim.tenant !== undefined) r.tenant = claim.tenant;
+  }
+
+  /** A run was sent to `r` (it binds to the run's tenant, as the pod does on its first). */
+  sent(r: Runner, tenant: string): void {
+    r.runs++;
+    r.tenant ??= tenant;
+  }
+
+  /** A run counted by {@link sent} never reached `r`: its binding is the pod's again. */
+  unsent(r: Runner): void {
+    r.runs--;
+    if (r.runs === 0) r.tenant = r.claim?.tenant;
+  }
+
+  /**
+   * `r` refused a run: it is bound to `tenant` when it said so, else used up (retired once idle).
+   * The run does not count against it.
+   */
+  refused(r: Runner, tenant: string | undefined): void {
+    r.runs--;
+    if (tenant !== undefined) r.tenant = tenant;
+    else r.spent = true;
+  }
+
+  /**
+   * An idle runner to retire so a fresh pod can take a run of `tenant`, when none takes it and none
+   * ever will (every one is bound to another tenant); undefined while one could take it or is
+   * still starting.
+   */
+  recyclable(tenant: string): Runner | undefined {
+    let idle: Runner | undefined;
+    for (const r of this.#runners.values()) {
+      if (this.retired(r) || r.draining) continue;
+      if (!r.ready || r.claim === undefined || r.tenant === undefined || r.tenant === tenant)
+        return undefined;
+      if (this.idle(r) && !r.suspect) idle ??= r;
+    }
+    return idle;
+  }
+
+  /** Runs nothing, by the pool's account and by its pod's. */
+  idle(r: Runner): boolean {
+    return r.running.size === 0 && r.inHand === 0;
   }
 
   /** Gets no more work: used up, or over its memory budget. */

@@ -2,7 +2,7 @@
  * The NATS subjects between runner pods and the pool that drives them:
  *   <prefix>.runner.<runner>.in     runs (each naming its Execution) and cancels, JSON
  *   <prefix>.runner.<runner>.out    ready, heartbeats, and an outcome JetStream would not store
- *   <prefix>.runners.heartbeat      announcements: a runner is alive (and whether it drains)
+ *   <prefix>.runners.heartbeat      announcements: a runner is alive, whether it drains, its claim
  *   <prefix>.outcome.<ns>.<id>      outcomes, stored durably (outcome-stream.ts)
  * Output and heaps never cross these: the pod writes them to the tenant's output log and heap
  * store itself. `<runner>` is the runner id (the pod name) escaped by {@link subjectToken}, so no
@@ -18,6 +18,7 @@ import {
   RunMessageSchema,
 } from '../runner/protocol.ts';
 import type { RunRequest } from '../core/index.ts';
+import { Mcpv8Error } from '../core/errors.ts';
 import { assertSubjectPrefix, subjectToken } from './nats-tokens.ts';
 import { StoredOutcomeSchema } from './outcome-stream.ts';
 
@@ -58,6 +59,7 @@ export function runnerTokenOf(prefix: string, subject: string): string | undefin
 export const RunnerAnnouncementSchema = z.object({
   runnerId: z.string().min(1).max(253),
   pid: z.number().int(),
+  /** Runs it has in hand: received, and their outcome not yet out. */
   running: z.number().int().nonnegative(),
   /** Shutting down: finishes what it runs, accepts nothing new. */
   draining: z.boolean(),
@@ -66,12 +68,24 @@ export const RunnerAnnouncementSchema = z.object({
    * tell an adopted execution the runner still runs from one it never received.
    */
   executions: z.array(z.string().min(1).max(320)).max(64).optional(),
+  /**
+   * The pod's claim (pod-runs.ts), so a pool that takes over never sends it a run it would refuse:
+   * the runs it admitted over its life, and the tenant (namespace) it is bound to. Absent: an
+   * older runner, which claims nothing.
+   */
+  admitted: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  tenant: z.string().min(1).max(63).optional(),
 });
 export type RunnerAnnouncement = z.infer<typeof RunnerAnnouncementSchema>;
 
 /** A run sent to a runner pod: always a cluster run, naming the Execution it is. */
 export const PodRunMessageSchema = RunMessageSchema.extend({ execution: ExecutionRefSchema });
 export type PodRunMessage = z.infer<typeof PodRunMessageSchema>;
+
+/** Why a run that names no Execution is not sent. */
+export const UNNAMED_RUN = new Mcpv8Error('MCPV8_ERR_SERVER_INTERNAL', [
+  'a run sent to a runner pod must name its Execution',
+]);
 
 /** The run message of `req`; undefined when it names no Execution (no pod takes that). */
 export function podRunMessage(req: RunRequest): PodRunMessage | undefined {

@@ -22,6 +22,7 @@ import { KubeExecutionStore } from '../cluster/kube-execution-store.ts';
 import { ensureOutcomeStream } from '../cluster/outcome-stream.ts';
 import { ClusterTenantStores } from '../cluster/cluster-tenant-stores.ts';
 import { controllerConfig } from './controller-config.ts';
+import { EgressTokenKey } from '../cluster/egress-token.ts';
 import { EventRecorder } from './events/event-recorder.ts';
 import { ExecutionMetrics } from './execution-metrics.ts';
 import { executionObserver } from './execution/execution-observer.ts';
@@ -58,6 +59,8 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
   const config = controllerConfig(env);
   const connections = connectionSettings(env);
   const podSettings = runnerPodSettingsFromEnv(env);
+  // With an egress broker: each run carries a token the broker checks (same key on both sides).
+  const egressKey = EgressTokenKey.fromEnv(env);
   const kc = new KubeConfig();
   if (config.kubeconfigPath) kc.loadFromFile(config.kubeconfigPath);
   else kc.loadFromCluster();
@@ -130,6 +133,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     executions: executionCache,
     runnerPools: poolInformer,
     poolNamespace: config.namespace,
+    runnerPods: podInformer,
     store,
     deleteExecution: (namespace, name, uid) => api.delete(namespace, name, { uid }),
     pools,
@@ -144,6 +148,7 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
     observer: executionObserver(events, metrics),
     requeue: (key) => executionController.enqueue(key),
     log,
+    ...(egressKey && { egressKey }),
   });
   const executionController: Controller = new Controller({
     name: 'execution',
@@ -180,7 +185,8 @@ export async function startController(env: NodeJS.ProcessEnv, log: Logger): Prom
 
   const manager = new Manager({
     informers: [...executionInformers, poolInformer, podInformer],
-    controllers: [executionController, poolController],
+    // The reconciler too: it stops sending runs before the Lease is released.
+    controllers: [executionController, poolController, reconciler],
     ...(config.leaderElection && {
       leaderElector: new LeaderElector({
         client: kc.makeApiClient(CoordinationV1Api),

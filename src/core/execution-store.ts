@@ -33,6 +33,8 @@ export interface ExecutionRecord {
    * nodes sharing NATS). Absent: a single embedded node.
    */
   runner?: string;
+  /** The node of the runner pod (cluster); it goes with `runner`: a new runner without it clears it. */
+  runnerNode?: string;
   createdAt: string;
   startedAt?: string;
   completedAt?: string;
@@ -68,7 +70,9 @@ export interface ExecutionStore {
     namespace: string,
     id: string,
     from: readonly ExecutionStatus[],
-    patch: Partial<Pick<ExecutionRecord, 'status' | 'startedAt' | 'completedAt' | 'outcome' | 'runner'>>,
+    patch: Partial<
+      Pick<ExecutionRecord, 'status' | 'startedAt' | 'completedAt' | 'outcome' | 'runner' | 'runnerNode'>
+    >,
     signal?: AbortSignal,
   ): Promise<ExecutionRecord | undefined>;
   list(query: ListExecutionsQuery, signal?: AbortSignal): Promise<ExecutionPage>;

@@ -26,6 +26,11 @@ export interface RunRequest {
    * and publishes its outcome durably; absent, lines and heaps go back to the pool.
    */
   execution?: { namespace: string; name: string };
+  /**
+   * Cluster, with an egress broker: the run's egress capability (cluster/egress-token.ts), minted
+   * by the controller; the runner pod presents it to the broker for the run's requests.
+   */
+  egressToken?: string;
 }
 
 /** Snapshot of a pool's state, for metrics and readiness. */

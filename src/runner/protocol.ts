@@ -47,6 +47,8 @@ export const RunMessageSchema = z.object({
   persist: z.boolean().default(false),
   /** Cluster: the Execution (see RunRequest.execution). */
   execution: ExecutionRefSchema.optional(),
+  /** Cluster: the run's egress capability (cluster/egress-token.ts), for the egress broker. */
+  egressToken: z.string().min(1).max(2048).optional(),
 });
 export type RunMessage = z.infer<typeof RunMessageSchema>;
 

@@ -40,6 +40,8 @@ import { DEFAULT_CELLS_PER_ISOLATE, DEFAULT_MAX_IDLE_ISOLATES, SandboxPool } fro
 import { ModuleCache } from './modules/module-cache.ts';
 import { ModuleSourceLoader } from './modules/module-source-loader.ts';
 import { DEFAULT_CDN_BASE, normalizeCdnBase } from './modules/module-specifier.ts';
+import type { RunnerEgress } from './host/egress.ts';
+import { EgressClient } from '../cluster/egress-client.ts';
 
 export interface RunnerOptions {
   defaultHeapMb: number;
@@ -89,6 +91,11 @@ export interface RunnerOptions {
    * 0: no bound (a local runner is recycled by its supervisor instead).
    */
   runsPerPod: number;
+  /**
+   * Cluster: base URL of the egress broker, which performs fetch() and module downloads (header
+   * rules live there, never here). Absent: the runner performs them itself.
+   */
+  egressUrl?: string;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -123,13 +130,15 @@ export class RunnerProcess<R extends RunMessage = RunMessage> {
   readonly #live: LiveHeapCache;
   readonly #memoryGuard: RunningMemoryGuard;
   readonly #capabilities: readonly HostCapability[];
+  readonly #egress: RunnerEgress | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(opts: RunnerOptions, host: RunnerHost<R>, onCatastrophicError: (message: string) => void) {
     this.#opts = opts;
     this.#host = host;
     const policy = createPolicyEngine(opts.policies);
-    this.#capabilities = buildCapabilities(opts, policy);
+    this.#egress = opts.egressUrl === undefined ? undefined : new EgressClient(opts.egressUrl);
+    this.#capabilities = buildCapabilities(opts, policy, this.#egress);
     this.#pool = new SandboxPool({
       defaultHeapMb: opts.defaultHeapMb,
       size: opts.warmSandboxes,
@@ -152,7 +161,12 @@ export class RunnerProcess<R extends RunMessage = RunMessage> {
       : undefined;
     this.#modules = {
       cdnBase,
-      loader: new ModuleSourceLoader({ cdnBase, cache: new ModuleCache(), ...(authorize && { authorize }) }),
+      loader: new ModuleSourceLoader({
+        cdnBase,
+        cache: new ModuleCache(),
+        ...(authorize && { authorize }),
+        ...(this.#egress && { fetch: this.#egress.moduleFetch }),
+      }),
     };
     this.#live = new LiveHeapCache({
       maxEntries: opts.liveHeaps,
@@ -197,6 +211,7 @@ export class RunnerProcess<R extends RunMessage = RunMessage> {
     if (this.#running.has(msg.executionId)) return;
     const abort = new AbortController();
     this.#running.set(msg.executionId, abort);
+    const leaveEgress = this.#egress?.enter(msg.executionId, msg.egressToken);
     const startedAt = Date.now();
     // Room for this cell first: idle sessions give way (they can replay) before it is harmed.
     this.#live.relieve();
@@ -258,6 +273,7 @@ export class RunnerProcess<R extends RunMessage = RunMessage> {
     if (guarded) this.#memoryGuard.end(guarded);
     await output.flush();
     this.#running.delete(msg.executionId);
+    leaveEgress?.();
     // The parent drops a runner whose messages break the protocol; an outcome that would (a bug,
     // never the cell: every field is bounded on its way out) fails its execution instead.
     if (!ExecutionOutcomeSchema.safeParse(outcome).success) {

@@ -14,6 +14,7 @@ import {
 import {
   boundResult,
   manifestOf,
+  patchRecord,
   phasesOf,
   recordOf,
   statusOf,
@@ -82,6 +83,31 @@ describe('execution resource mapping', () => {
     expect(running.phase).toBe('Running');
     // The condition is still Unknown: its transition time stays.
     expect(running.conditions?.[0]).toMatchObject({ reason: 'Running', lastTransitionTime: 'T1' });
+  });
+
+  it('writes the runner pod and its node, and reads them back', () => {
+    const r = record({ runner: 'default-x1', runnerNode: 'node-1' });
+    const ex = asExecution(r);
+    expect(ex.status?.runner).toEqual({ pod: 'default-x1', node: 'node-1' });
+    expect(recordOf(ex)).toStrictEqual(r);
+    // A pod whose node is not known: none is written, and none is kept from another pod.
+    const moved = statusOf(record({ runner: 'default-y2' }), ex.status, 3, 'T');
+    expect(moved.runner).toEqual({ pod: 'default-y2' });
+  });
+
+  it('patches the node with its pod: another pod without a node clears it', () => {
+    const on = record({ runner: 'default-x1', runnerNode: 'node-1' });
+    expect(patchRecord(on, {})).toBe(on);
+    expect(patchRecord(on, { status: 'completed' })).toMatchObject({
+      runner: 'default-x1',
+      runnerNode: 'node-1',
+    });
+    expect(patchRecord(on, { runner: 'default-x1' }).runnerNode).toBe('node-1');
+    expect(patchRecord(on, { runner: 'default-y2', runnerNode: 'node-2' })).toMatchObject({
+      runner: 'default-y2',
+      runnerNode: 'node-2',
+    });
+    expect(patchRecord(on, { runner: 'default-y2' })).not.toHaveProperty('runnerNode');
   });
 
   it('summarises a failure: reason, "Name: message" condition, derived duration and heap', () => {

@@ -26,6 +26,7 @@ describe('loadClusterGatewayConfig', () => {
       MCP_V8_S3_PREFIX: 'h/',
       MCP_V8_S3_FORCE_PATH_STYLE: 'true',
       MCP_V8_TENANTS: '[{"namespace":"team-a","serviceAccounts":["agent"]}]',
+      MCP_V8_TENANT_NAMESPACE_LABELS: '{"mcpv8.dev/tenant":"true"}',
       MCP_V8_HTTP_PORT: '8080',
       MCP_V8_HOST: '0.0.0.0',
       KUBERNETES_SERVICE_HOST: '10.96.0.1',
@@ -43,6 +44,7 @@ describe('loadClusterGatewayConfig', () => {
       },
       kube: { kind: 'in-cluster' },
       tenants: [{ namespace: 'team-a', serviceAccounts: ['agent'] }],
+      tenantNamespaceLabels: { 'mcpv8.dev/tenant': 'true' },
       tokenAudiences: [],
       heapMemoryMaxMb: 8,
       executionTimeoutSecs: 30,
@@ -81,7 +83,9 @@ describe('loadClusterGatewayConfig', () => {
     expect(config.kube).toEqual({ kind: 'file', path: '/k' });
     expect(config.tokenAudiences).toEqual(['mcp-v8', 'x']);
     expect(config.s3).toBeUndefined();
+    // No tenant named: none (the gateway then refuses every caller), never "any".
     expect(config.tenants).toEqual([]);
+    expect(config.tenantNamespaceLabels).toEqual({});
   });
 
   it('reports bad values without echoing secrets', () => {
@@ -90,6 +94,12 @@ describe('loadClusterGatewayConfig', () => {
     expect(problem(['--http-port', '0'], BASE)).toContain('--http-port');
     expect(problem([], { ...BASE, MCP_V8_TENANTS: 'not json' })).toContain('--tenants must be JSON');
     expect(problem([], { ...BASE, MCP_V8_TENANTS: '[{"namespace":"Team_A"}]' })).toContain('--tenants');
+    expect(problem([], { ...BASE, MCP_V8_TENANT_NAMESPACE_LABELS: '["a"]' })).toContain(
+      '--tenant-namespace-labels',
+    );
+    expect(problem(['--tenant-namespace-labels', '{"bad key!":"x"}'], BASE)).toContain(
+      '--tenant-namespace-labels',
+    );
     expect(problem(['--s3-prefix', 'x/'], BASE)).toContain('--s3-prefix needs --s3-bucket');
     expect(problem(['--mode', 'embedded'], BASE)).toContain('--mode');
     expect(problem(['--bogus'], BASE)).toContain('bogus');

@@ -1,7 +1,9 @@
 // The chart's RBAC against a real kube-apiserver, as the identities the components really use:
-// the chart is installed (test/harness/chart-install.ts) with one tenant, and each check runs
-// with a TokenRequest token of the controller's or gateway's ServiceAccount — through
-// SelfSubjectAccessReview for the full matrix, and real requests for the calls that matter.
+// the chart is installed (test/harness/chart-install.ts) with one tenant, with none named, and
+// with tenants named by namespace labels, and each check runs with a TokenRequest token of the
+// controller's or gateway's ServiceAccount — through SelfSubjectAccessReview for the full
+// matrix, and real requests for the calls that matter (with labels: the gateway's own tenancy
+// check, TokenReview and namespace read, under the chart's RBAC).
 import { CoordinationV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findHelm, installChart, type ChartInstall } from '../harness/chart-install.ts';
 import { kubeApi } from '../harness/kube-api.ts';
 import { asToken } from '../harness/kube-config.ts';
+import { isMcpv8Error } from '../../src/core/index.ts';
+import { Tenancy, kubeNamespaceLabels } from '../../src/gateway/auth/tenancy.ts';
+import { TokenReviewAuthenticator, kubeTokenReview } from '../../src/gateway/auth/token-review.ts';
 
 const kube = inject('services').kube!;
 const id = randomBytes(3).toString('hex');
@@ -286,57 +291,122 @@ describe.skipIf(!helm)(
   },
 );
 
+describe.skipIf(!helm)(`chart RBAC with no tenant named${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  const wideNs = `chart-rbac-${id}-wide`;
+  let wide: ChartInstall;
+
+  beforeAll(async () => {
+    wide = await installChart(kube, {
+      namespace: wideNs,
+      services: inject('services'),
+      s3Bucket: 'rbac-test-heaps',
+      values: { runnerPool: { replicas: 0 } },
+    });
+  });
+
+  afterAll(async () => {
+    await wide?.uninstall();
+  });
+
+  it('binds the controller cluster-wide (kubectl-created Executions) and gives the gateway no Execution access', async () => {
+    await expectAccess(wide.controller.token, [
+      [{ verb: 'watch', group: 'mcpv8.dev', resource: 'executions' }, true],
+      [executions('patch', other, 'status'), true],
+      [{ verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: wideNs }, true],
+      [pods('create', wideNs), true],
+      [pods('create', other), false],
+      [secrets('get', wideNs), false],
+    ]);
+    // It serves nobody, so it may touch no Execution anywhere.
+    await expectAccess(wide.gateway.token, [
+      [executions('create', other), false],
+      [executions('get', wideNs), false],
+      [{ verb: 'watch', group: 'mcpv8.dev', resource: 'executions' }, false],
+      [{ verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews' }, true],
+      [{ verb: 'get', resource: 'namespaces', name: other }, false],
+      [pods('list', wideNs), false],
+    ]);
+  });
+
+  it('points the rendered env at the harness services, credentials through a Secret', async () => {
+    const services = inject('services');
+    expect(
+      wide.controller.env.find((e) => e.name === 'AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef,
+    ).toBeDefined();
+    const env = await wide.gateway.resolveEnv();
+    expect(env).toMatchObject({
+      MCP_V8_NATS_URL: services.nats!.url,
+      MCP_V8_S3_ENDPOINT: services.s3!.url,
+      MCP_V8_S3_BUCKET: 'rbac-test-heaps',
+      MCP_V8_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: services.s3!.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: services.s3!.secretAccessKey,
+    });
+    // policy.opaUrl only opens the runner NetworkPolicy: no process reads it, and the gateway
+    // would take it for its egress broker's fetch policy.
+    expect(env.MCP_V8_OPA_URL).toBeUndefined();
+  });
+});
+
 describe.skipIf(!helm)(
-  `chart RBAC without tenants (cluster-wide)${reason ? ` (skipped: ${reason})` : ''}`,
+  `chart RBAC with tenants named by namespace labels${reason ? ` (skipped: ${reason})` : ''}`,
   () => {
-    const wideNs = `chart-rbac-${id}-wide`;
-    let wide: ChartInstall;
+    const LABEL = 'mcpv8.dev/tenant';
+    const selNs = `chart-rbac-${id}-sel`;
+    const labelled = `chart-rbac-${id}-labelled`;
+    const plain = `chart-rbac-${id}-plain`;
+    let sel: ChartInstall;
 
     beforeAll(async () => {
-      wide = await installChart(kube, {
-        namespace: wideNs,
-        services: inject('services'),
-        s3Bucket: 'rbac-test-heaps',
-        values: { runnerPool: { replicas: 0 } },
+      sel = await installChart(kube, {
+        namespace: selNs,
+        values: {
+          tenantNamespaceSelector: { matchLabels: { [LABEL]: 'true' } },
+          runnerPool: { replicas: 0 },
+        },
       });
+      const created = await kubeApi(kube, 'POST', '/api/v1/namespaces', {
+        body: { metadata: { name: labelled, labels: { [LABEL]: 'true' } } },
+      });
+      expect(created.status).toBe(201);
     });
 
     afterAll(async () => {
-      await wide?.uninstall();
+      await kubeApi(kube, 'DELETE', `/api/v1/namespaces/${labelled}`);
+      await sel?.uninstall();
     });
 
-    it('binds the ClusterRoles cluster-wide: executions in any namespace, runner pods still only at home', async () => {
-      await expectAccess(wide.controller.token, [
+    it('gateway: reads namespaces and Executions anywhere (it checks tenancy itself); no pods, secrets or lists of namespaces', async () => {
+      await expectAccess(sel.gateway.token, [
+        [{ verb: 'get', resource: 'namespaces', name: labelled }, true],
+        [{ verb: 'list', resource: 'namespaces' }, false],
+        [{ verb: 'update', resource: 'namespaces', name: labelled }, false],
+        [executions('create', labelled), true],
         [{ verb: 'watch', group: 'mcpv8.dev', resource: 'executions' }, true],
-        [executions('patch', other, 'status'), true],
-        [{ verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: wideNs }, true],
-        [pods('create', wideNs), true],
-        [pods('create', other), false],
-        [secrets('get', wideNs), false],
+        [executions('patch', labelled, 'status'), false],
+        [pods('list', labelled), false],
+        [secrets('get', selNs), false],
       ]);
-      await expectAccess(wide.gateway.token, [
-        [executions('create', other), true],
-        [{ verb: 'watch', group: 'mcpv8.dev', resource: 'executions' }, true],
-        [executions('patch', other, 'status'), false],
-        [pods('list', wideNs), false],
-      ]);
+      expect(sel.gateway.env.find((e) => e.name === 'MCP_V8_TENANT_NAMESPACE_LABELS')?.value).toBe(
+        JSON.stringify({ [LABEL]: 'true' }),
+      );
     });
 
-    it('points the rendered env at the harness services, credentials through a Secret', async () => {
-      const services = inject('services');
-      expect(
-        wide.controller.env.find((e) => e.name === 'AWS_ACCESS_KEY_ID')?.valueFrom?.secretKeyRef,
-      ).toBeDefined();
-      const env = await wide.gateway.resolveEnv();
-      expect(env).toMatchObject({
-        MCP_V8_NATS_URL: services.nats!.url,
-        MCP_V8_S3_ENDPOINT: services.s3!.url,
-        MCP_V8_S3_BUCKET: 'rbac-test-heaps',
-        MCP_V8_S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: services.s3!.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: services.s3!.secretAccessKey,
-        MCP_V8_OPA_URL: services.opa!.url,
+    it("gateway: with its own credentials admits a labelled namespace's ServiceAccount and refuses another's", async () => {
+      const kc = sel.gateway.kubeConfig;
+      const auth = new TokenReviewAuthenticator({
+        review: kubeTokenReview(kc),
+        tenancy: new Tenancy({ namespaceLabels: { [LABEL]: 'true' }, readLabels: kubeNamespaceLabels(kc) }),
       });
+      await expect(auth.authenticate(await sel.tenantToken(labelled, 'agent'))).resolves.toEqual({
+        namespace: labelled,
+        subject: `system:serviceaccount:${labelled}:agent`,
+      });
+      const refused: unknown = await auth
+        .authenticate(await sel.tenantToken(plain, 'agent'))
+        .catch((err: unknown) => err);
+      expect(isMcpv8Error(refused, 'MCPV8_ERR_AUTH_FORBIDDEN'), String(refused)).toBe(true);
+      expect((refused as Error).message).toContain(`namespace ${plain} is not a tenant here`);
     });
   },
 );

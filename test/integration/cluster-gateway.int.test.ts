@@ -88,7 +88,7 @@ beforeAll(async () => {
     );
   }
   // The rules of charts/mcp-v8/templates/rbac-gateway.yaml (both ClusterRoles), bound cluster-wide
-  // as the chart does when no tenants are listed.
+  // as the chart does when tenants are named by namespace labels.
   await ok(
     'gateway ClusterRole',
     api('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {

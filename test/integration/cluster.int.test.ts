@@ -7,8 +7,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Execution } from '../../src/api/v1alpha1/index.ts';
 import { startClusterDeployment, waitFor, type ClusterDeployment } from '../harness/cluster-deployment.ts';
-import { clusterClient, EXEC } from '../harness/cluster-client.ts';
+import { clusterClient, EXEC, FINAL_PHASES } from '../harness/cluster-client.ts';
 import { kubeApi } from '../harness/kube-api.ts';
+import { HARNESS_NODE } from '../harness/kubelet.ts';
+import { onePerPod, type Submitted } from '../harness/one-per-pod.ts';
+import { PodClaimsWatch } from '../harness/pod-claims-watch.ts';
 import { s3TestClient } from '../harness/s3-client.ts';
 
 const services = inject('services');
@@ -26,6 +29,23 @@ afterAll(async () => {
 const client = clusterClient(kube, () => cluster.gatewayUrl);
 const { applyExecution, getExecution, waitPhase, mcpClient, call } = client;
 const runnerPods = () => client.runnerPods(cluster.namespace);
+const { submit, submitEnded, expectOnePerPod } = onePerPod(kube, client);
+
+/** A runner pod that announced it has admitted nothing yet (and is not one of `busy`). */
+async function idlePod(watch: PodClaimsWatch, busy: ReadonlySet<string> = new Set()): Promise<string> {
+  let idle: string | undefined;
+  await waitFor(
+    async () => {
+      idle = (await runnerPods()).find(
+        (p) => !p.deleting && !busy.has(p.name) && watch.admittedBy(p.name) === 0,
+      )?.name;
+      return idle !== undefined;
+    },
+    30_000,
+    'an idle pod',
+  );
+  return idle!;
+}
 
 describe('cluster mode', () => {
   it('runs a kubectl-applied Execution to Succeeded, with phase and reason in the printer columns', async () => {
@@ -35,6 +55,7 @@ describe('cluster mode', () => {
     expect(done.status?.phase).toBe('Succeeded');
     expect(done.status?.result).toBe('42');
     expect(done.status?.runner?.pod).toMatch(/^default-/);
+    expect(done.status?.runner?.node).toBe(HARNESS_NODE);
     expect(done.status?.output).toMatchObject({
       stream: 'MCPV8_OUTPUT',
       subject: `exec.${tenant!.namespace}.${name}.out`,
@@ -261,6 +282,119 @@ describe('cluster mode', () => {
       await client.close();
     }
   }, 90_000);
+
+  it('runs at most one execution per pod when the leader is killed as per-execution pods finish', async () => {
+    const ns = cluster.tenants[1]!.namespace;
+    // A standby to take over.
+    if (cluster.controllers.size < 2)
+      await cluster.startController(`controller-standby-${Date.now().toString(36)}`);
+    await waitFor(
+      async () => (await runnerPods()).filter((p) => !p.deleting).length >= 2,
+      30_000,
+      'warm pods',
+    );
+    const watch = await PodClaimsWatch.start(services.nats!.url, kube, cluster.namespace);
+    try {
+      const leader = await cluster.leader();
+      // One of the pool's two pods runs it; the other stays idle (nothing else is submitted).
+      const runs = [await submit(ns, 'ending', 1500)];
+      const busy = new Set([(await waitPhase(ns, runs[0]!.name, ['Running'])).status!.runner!.pod!]);
+      const spent = await idlePod(watch, busy);
+      // Killed as its pod finishes: the outcome is out, the pod not deleted yet.
+      await watch.outcome(`${ns}/${runs[0]!.name}`);
+      cluster.controllers.get(leader!)!.kill('SIGKILL');
+      // While nobody leads (the Lease has seconds to run), what a leader leaves when it dies after
+      // writing an execution's end and before deleting its pod, made for sure: the idle pod ran
+      // one run, and its Execution ended.
+      runs.push(await submitEnded(ns, spent, watch, 'ended before the failover'));
+
+      // More submitted while nobody leads: enough that, if it did not know its claim, the next
+      // leader would send one of them to the pod above.
+      for (let i = 0; i < 3; i++) runs.push(await submit(ns, `after ${i}`));
+      await waitFor(
+        async () => {
+          const now = await cluster.leader();
+          return now !== undefined && now !== leader;
+        },
+        30_000,
+        'another replica to take the Lease',
+      );
+      await expectOnePerPod(watch, cluster.tenants[1]!, runs);
+      // The pod that ran its one execution was discarded, not given another.
+      await waitFor(
+        async () => !(await runnerPods()).some((p) => p.name === spent && !p.deleting),
+        30_000,
+        'the spent pod deleted',
+      );
+    } finally {
+      await watch.close();
+    }
+  }, 240_000);
+
+  it('runs at most one execution per pod through a rolling restart of both controllers', async () => {
+    const ns = cluster.tenants[1]!.namespace;
+    const stamp = Date.now().toString(36);
+    while (cluster.controllers.size < 2)
+      await cluster.startController(`controller-${stamp}-${cluster.controllers.size}`);
+    const watch = await PodClaimsWatch.start(services.nats!.url, kube, cluster.namespace);
+    try {
+      const old = [...cluster.controllers.keys()];
+      // New replicas first, then the old ones stop one at a time, each while executions run or
+      // wait for pods (per-execution pods: more executions than pods).
+      for (let i = 0; i < 2; i++) await cluster.startController(`controller-roll-${stamp}-${i}`);
+      const runs: Submitted[] = [];
+      /** Runs sent by hand, by the pod each was sent to. */
+      const phantoms = new Map<string, string>();
+      for (const [i, identity] of old.entries()) {
+        const child = cluster.controllers.get(identity)!;
+        const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+        if ((await cluster.leader()) === identity) {
+          // The leader stops as a pod has just run a run it sent — made for sure: sent by hand as
+          // it stops, to a pod idle while nothing waits, with no Execution for the next leader to
+          // adopt (only the pod's word says it is used) — and executions wait for the next one.
+          for (const { name } of runs) await waitPhase(ns, name, ['Running', ...FINAL_PHASES]);
+          const spent = await idlePod(watch);
+          const phantom = { namespace: ns, name: `phantom-${stamp}-${i}` };
+          child.kill('SIGTERM');
+          watch.sendRun(spent, {
+            executionId: `${ns}/${phantom.name}`,
+            code: '"phantom"',
+            language: 'javascript',
+            heapMb: 16,
+            timeoutMs: 10_000,
+            execution: phantom,
+          });
+          phantoms.set(spent, phantom.name);
+          expect(await exited).toBe(0);
+          for (let j = 0; j < 3; j++) runs.push(await submit(ns, `roll ${i}.${j}`, 300));
+        } else {
+          for (let j = 0; j < 3; j++) runs.push(await submit(ns, `roll ${i}.${j}`, 800));
+          await waitPhase(ns, runs.at(-3)!.name, ['Running', ...FINAL_PHASES]);
+          child.kill('SIGTERM');
+          expect(await exited).toBe(0);
+        }
+        await waitFor(
+          async () => {
+            const now = await cluster.leader();
+            return now !== undefined && !old.slice(0, i + 1).includes(now);
+          },
+          30_000,
+          'a running replica to lead',
+        );
+      }
+      runs.push(await submit(ns, 'after the restart'));
+      expect(phantoms.size).toBeGreaterThan(0);
+      for (const [pod, name] of phantoms) expect((await watch.outcome(`${ns}/${name}`)).runnerId).toBe(pod);
+      await expectOnePerPod(watch, cluster.tenants[1]!, runs);
+      await waitFor(
+        async () => !(await runnerPods()).some((p) => phantoms.has(p.name) && !p.deleting),
+        30_000,
+        'the spent pods deleted',
+      );
+    } finally {
+      await watch.close();
+    }
+  }, 240_000);
 
   it('keeps tenants apart: B cannot read A’s executions', async () => {
     const [a, b] = cluster.tenants;

@@ -3,7 +3,8 @@
 // log and heaps in its S3 prefix. Results and output, cancellation, a session resumed on the
 // runner holding its heap and replayed on another once that runner is killed (lost by
 // heartbeats), a drain on SIGTERM, and a runner staying over its memory budget retired. A pod
-// holds its own claim: a run past its budget or of another tenant is refused and run elsewhere.
+// holds its own claim and announces it: a pool that takes over sends nothing to a used-up pod nor
+// another tenant's run to a bound one, and a run the pod refuses all the same is run elsewhere.
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -210,14 +211,12 @@ describe('NatsRunnerPool with runner pods', () => {
   });
 });
 
-describe("a runner pod's own claim, whatever the pool believes", () => {
-  // Pools that know nothing of the pods' budgets and bindings, as a controller that took over.
+describe("runner pods' claims, across pools", () => {
+  // Each pool stands for a controller: a later one knows nothing of what an earlier one sent.
   const prefix = `${PREFIX}c`;
-  const [once, pooled, spare] = ['once', 'pooled', 'spare'].map((n) => `runner.${n}-${run}`) as [
-    string,
-    string,
-    string,
-  ];
+  const [once, pooled, spare, fresh] = ['once', 'pooled', 'spare', 'fresh'].map(
+    (n) => `runner.${n}-${run}`,
+  ) as [string, string, string, string];
   const other = `other-${run}`;
   const pools: NatsRunnerPool[] = [];
   const recycled = Promise.withResolvers<string>();
@@ -256,7 +255,9 @@ describe("a runner pod's own claim, whatever the pool believes", () => {
     return { outcome, runners };
   }
 
-  it('a runner sent a run past its executionsPerPod refuses it; the run completes on another', async () => {
+  it('a runner sent a run past its own executionsPerPod refuses it; the run completes on another', async () => {
+    // The pool's executionsPerPod is unknown here (as after it was raised above the pods'): only
+    // the pod knows it ran all it may.
     const retiredOnce = Promise.withResolvers<void>();
     const a = poolOf({
       runners: [once],
@@ -278,8 +279,29 @@ describe("a runner pod's own claim, whatever the pool believes", () => {
     await a.close();
   });
 
-  it('a pooled runner bound to one tenant refuses a run of another; the run completes elsewhere', async () => {
-    // `pooled` ran a run of NS above; this pool does not know it, and tries it first.
+  it('a pool taking over sends nothing to a pod that ran its executionsPerPod, and retires it', async () => {
+    // `once` ran its one run for the pool above; this one learns it from its announcements.
+    const retiredOnce = Promise.withResolvers<void>();
+    const t = poolOf({
+      runners: [once, fresh],
+      discover: false,
+      runsPerRunner: 1,
+      onRetired: (id) => id === once && retiredOnce.resolve(),
+    });
+    startRunner(fresh, { runsPerPod: 1 }, prefix);
+    await retiredOnce.promise;
+    expect(t.retiredFor(once)).toBe('used-up');
+    await t.whenReady(2, 30_000);
+    // `once` was known first and is as idle as `fresh`: without its claim it would be tried first.
+    expect(await runOn(t, NS, '"fresh"')).toMatchObject({
+      outcome: { status: 'completed', result: '"fresh"' },
+      runners: [fresh],
+    });
+    await t.close();
+  });
+
+  it('a pool taking over sends a pooled pod bound to a tenant only that tenant’s runs', async () => {
+    // `pooled` ran a run of NS above; this pool learns it from its announcements.
     startRunner(spare, { runsPerPod: 100 }, prefix);
     const b = poolOf({
       runners: [pooled, spare],
@@ -289,9 +311,11 @@ describe("a runner pod's own claim, whatever the pool believes", () => {
     bound = b;
     await b.whenReady(2, 30_000);
     const theirs = await runOn(b, other, '"elsewhere"');
-    expect(theirs.runners).toEqual([pooled, spare]);
-    expect(theirs.outcome).toMatchObject({ status: 'completed', result: '"elsewhere"' });
-    // From now on each tenant goes to the runner bound to it, first time.
+    expect(theirs).toMatchObject({
+      outcome: { status: 'completed', result: '"elsewhere"' },
+      runners: [spare],
+    });
+    // From now on each tenant goes to the runner bound to it.
     expect((await runOn(b, other, '1')).runners).toEqual([spare]);
     expect((await runOn(b, NS, '2')).runners).toEqual([pooled]);
   });
@@ -302,12 +326,41 @@ describe("a runner pod's own claim, whatever the pool believes", () => {
     const gone = await recycled.promise;
     expect([pooled, spare]).toContain(gone);
     expect(bound.retiredFor(gone)).toBe('used-up');
-    const fresh = `runner.fresh-${run}`;
-    bound.setMembers([pooled, spare].filter((id) => id !== gone).concat(fresh));
-    startRunner(fresh, { runsPerPod: 100 }, prefix);
+    const replacement = `runner.replacement-${run}`;
+    bound.setMembers([pooled, spare].filter((id) => id !== gone).concat(replacement));
+    startRunner(replacement, { runsPerPod: 100 }, prefix);
     expect(await third).toMatchObject({
       outcome: { status: 'completed', result: '"fresh"' },
-      runners: [fresh],
+      runners: [replacement],
     });
+  });
+
+  it('an adopted execution its pod never got, and now refuses, runs on another pod', async () => {
+    // What a controller leaves when it stops between recording the assignment and sending the
+    // run: here to `once`, which has run its one run since. The pool taking over sends it there
+    // once; refused, it ran nowhere, so it runs elsewhere.
+    const elsewhere = `runner.elsewhere-${run}`;
+    startRunner(elsewhere, { runsPerPod: 1 }, prefix);
+    const q = poolOf({ runners: [once, elsewhere], discover: false });
+    await q.whenReady(2, 30_000);
+    const name = `claim-${++seq}`;
+    const runners: string[] = [];
+    const outcome = await q.adopt(
+      {
+        executionId: `${NS}/${name}`,
+        code: '"moved"',
+        language: 'javascript',
+        heapMb: 16,
+        timeoutMs: 10_000,
+        execution: { namespace: NS, name },
+      },
+      once,
+      Date.now(),
+      new AbortController().signal,
+      NS,
+      { assigned: async (id) => (runners.push(id), true) },
+    );
+    expect(outcome).toMatchObject({ status: 'completed', result: '"moved"' });
+    expect(runners).toEqual([elsewhere]);
   });
 });

@@ -1,7 +1,8 @@
 // Runner pods running cluster executions on their own: real runner processes
 // (src/runner/nats-entry.ts) driven with raw NATS messages, writing console lines to the tenant's
 // JetStream output log, keeping heaps in the tenant's S3 prefix (chains loaded by the runner
-// itself) and publishing outcomes durably, with the running executions in their announcements;
+// itself) and publishing outcomes durably, with the running executions and the pod's claim (runs
+// admitted, tenant bound to) in their announcements;
 // their memory guard on, and a drain on SIGTERM that refuses new runs.
 import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -40,6 +41,10 @@ const outcomes = new Map<string, StoredOutcome>();
 const outMessages: Array<{ type?: string; executionId?: string }> = [];
 const announced = new Map<string, string[]>();
 const drainingSeen = new Set<string>();
+/** The claim each pod last announced. */
+const claims = new Map<string, { admitted?: number; tenant?: string }>();
+/** Announcements heard from each pod. */
+const announcements = new Map<string, number>();
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let seq = 0;
@@ -114,6 +119,8 @@ beforeAll(async () => {
     callback: (err, m) => {
       const a = err ? undefined : RunnerAnnouncementSchema.safeParse(m.json()).data;
       if (a) announced.set(a.runnerId, a.executions ?? []);
+      if (a) claims.set(a.runnerId, { admitted: a.admitted, tenant: a.tenant });
+      if (a) announcements.set(a.runnerId, (announcements.get(a.runnerId) ?? 0) + 1);
       if (a?.draining) drainingSeen.add(a.runnerId);
     },
   });
@@ -217,15 +224,22 @@ describe('runner pod, cluster executions', () => {
     expect(other.outcome.error?.message).toMatch(/MCPV8_ERR_HEAP_NOT_FOUND/);
   });
 
-  it('refuses a run past its runsPerPod: reported as refused, never run', async () => {
+  it('refuses a run past its runsPerPod: reported as refused, never run; its claim announced', async () => {
     const pod = `pod-once-${run}`;
     startPod(pod, false, { runsPerPod: 1 });
     await until(() => (announced.has(pod) ? true : undefined), 30_000);
+    expect(claims.get(pod)).toEqual({ admitted: 0, tenant: undefined });
     expect((await send(pod, NS_A, '1').outcome()).outcome).toMatchObject({ result: '1' });
+    await until(() => (claims.get(pod)?.admitted === 1 ? true : undefined), 5000);
+    expect(claims.get(pod)).toEqual({ admitted: 1, tenant: NS_A });
     const second = send(pod, NS_A, 'console.log("not run"); 2');
     const refused = await until(() => outMessages.find((m) => m.executionId === second.executionId));
     expect(refused).toEqual({ type: 'refused', executionId: second.executionId, reason: 'used-up' });
     expect(outcomes.has(second.executionId)).toBe(false);
+    // A refused run claims nothing.
+    const heard = announcements.get(pod)!;
+    await until(() => (announcements.get(pod)! > heard ? true : undefined), 5000);
+    expect(claims.get(pod)).toEqual({ admitted: 1, tenant: NS_A });
   });
 
   it('fails a stateful run clearly when the pod has no heap store', async () => {

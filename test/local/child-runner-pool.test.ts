@@ -214,34 +214,55 @@ describe('runner crashes', () => {
 });
 
 describe('runner memory cap', () => {
+  // WebAssembly memory is outside the isolate heap cap: only process-level watches see it.
+  const FILL_WASM =
+    'const m = new WebAssembly.Memory({ initial: 4000 }); new Uint8Array(m.buffer).fill(1); await new Promise((r) => setTimeout(r, 3000)); 1';
+
+  async function fillThenRun(pool: ChildRunnerPool): Promise<void> {
+    await pool.whenReady();
+    const outcome = await pool.run(
+      { executionId: 'rss', code: FILL_WASM, language: 'javascript', heapMb: 8, timeoutMs: 10_000 },
+      () => {},
+      new AbortController().signal,
+    );
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error?.reason).toBe('OutOfMemory');
+    await pool.whenReady();
+    const next = await pool.run(
+      { executionId: 'after', code: '7 * 6', language: 'javascript', heapMb: 8, timeoutMs: 5000 },
+      () => {},
+      new AbortController().signal,
+    );
+    expect(next.result).toBe('42');
+  }
+
   it('kills a runner whose resident memory passes the cap and reports OutOfMemory', async () => {
-    // WebAssembly memory is outside the isolate heap cap: only the process-level watchdog sees it.
-    const small = new ChildRunnerPool({ runners: 1, maxRunnerRssBytes: 200 * 1024 * 1024 });
+    // The runner's own guard is off, so the supervisor's kill is the line that holds.
+    const small = new ChildRunnerPool({
+      runners: 1,
+      maxRunnerRssBytes: 200 * 1024 * 1024,
+      runner: { liveHeapRssBytes: 0 },
+    });
     try {
-      await small.whenReady();
-      const outcome = await small.run(
-        {
-          executionId: 'rss',
-          code: 'const m = new WebAssembly.Memory({ initial: 4000 }); new Uint8Array(m.buffer).fill(1); await new Promise((r) => setTimeout(r, 3000)); 1',
-          language: 'javascript',
-          heapMb: 8,
-          timeoutMs: 10_000,
-        },
-        () => {},
-        new AbortController().signal,
-      );
-      expect(outcome.status).toBe('failed');
-      expect(outcome.error?.reason).toBe('OutOfMemory');
-      await small.whenReady();
-      const next = await small.run(
-        { executionId: 'after', code: '7 * 6', language: 'javascript', heapMb: 8, timeoutMs: 5000 },
-        () => {},
-        new AbortController().signal,
-      );
-      expect(next.result).toBe('42');
+      await fillThenRun(small);
       expect(small.stats().restarts).toBe(1);
     } finally {
       await small.close();
+    }
+  });
+
+  it("stops the cell that fills memory inside the runner before the supervisor's line, and the runner serves on", async () => {
+    // The supervisor's line is far away: the runner's guard (150 MiB) must act on its own.
+    const pool = new ChildRunnerPool({
+      runners: 1,
+      maxRunnerRssBytes: 4 * 1024 * 1024 * 1024,
+      runner: { liveHeapRssBytes: 150 * 1024 * 1024 },
+    });
+    try {
+      await fillThenRun(pool);
+      expect(pool.stats().restarts).toBe(0);
+    } finally {
+      await pool.close();
     }
   });
 });

@@ -87,7 +87,7 @@ describe('runner pods on a real kubelet', () => {
     const done = await c.waitPhase(tenant, name, FINAL_PHASES);
     expect(done.status?.phase, JSON.stringify(done.status)).toBe('Succeeded');
     expect(done.status?.result).toBe('42');
-    expect(done.status?.runner?.pod).toBe(pod.metadata?.name);
+    expect(done.status?.runner).toEqual({ pod: pod.metadata?.name, node: node.name });
   });
 
   it('run as uid 1000 on a read-only root, with no ServiceAccount token and the memory limit the controller computed', async () => {

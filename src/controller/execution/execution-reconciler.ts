@@ -3,9 +3,9 @@
  * looks at the object as it is now and moves it one step towards its end.
  *
  * - Pending: a runner is chosen from the named RunnerPool; the assignment (phase Running,
- *   `status.runner.pod`, start time) is written with a compare-and-set BEFORE the run is sent, so
- *   a controller that takes over later knows where it runs, and a cancel that wins the race
- *   means the run is never sent.
+ *   `status.runner` — the pod and its node —, start time) is written with a compare-and-set
+ *   BEFORE the run is sent, so a controller that takes over later knows where it runs, and a
+ *   cancel that wins the race means the run is never sent.
  * - Running and not followed by this process (the previous leader sent it): adopted — its
  *   outcome is awaited from the runner or found in the outcome stream; never sent again.
  * - `spec.cancelRequested`: a Pending execution ends Cancelled at once; a running one is
@@ -16,6 +16,7 @@
  * Runs are followed in the background, so a worker is never held for an execution's duration;
  * the terminal status is written through the store's compare-and-set (a 409 is recomputed).
  */
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   FailureReason,
@@ -31,12 +32,12 @@ import {
 import type { Execution } from '../../api/v1alpha1/index.ts';
 import { recordOf } from '../../cluster/execution-resource.ts';
 import type { RunnerPool as RunnerPoolObject } from '../../api/v1alpha1/index.ts';
-import type { NatsRunnerPool } from '../../cluster/nats-runner-pool.ts';
-import type { ReconcileResult, Reconciler } from '../runtime/index.ts';
+import type { NatsRunnerPool, RunHooks } from '../../cluster/nats-runner-pool.ts';
+import { aborted, type Informer, type ReconcileResult, type Reconciler } from '../runtime/index.ts';
 import type { SessionStores } from '../../core/tenant-stores.ts';
 import { recordSessionCell } from '../session-commit.ts';
-import type { RunnerPools } from './runner-pools.ts';
 import { explainLostOutcome, type RunnerPodEnds } from '../runner-pool/runner-pod-end.ts';
+import { EGRESS_TOKEN_GRACE_MS, type EgressTokenKey } from '../../cluster/egress-token.ts';
 
 /** What the reconciler reports to watchers (events, metrics). */
 export interface ExecutionObserver {
@@ -54,11 +55,17 @@ export interface ExecutionReconcilerOptions {
   runnerPools: { get(key: string): RunnerPoolObject | undefined };
   /** Namespace RunnerPools (and runner pods) live in. */
   poolNamespace: string;
+  /**
+   * The informer cache of runner pods (in `poolNamespace`): the node an assigned pod is bound to
+   * is recorded with the assignment. Absent: no node is recorded.
+   */
+  runnerPods?: Pick<Informer<V1Pod>, 'get'>;
   /** Status writes (compare-and-set) on Execution objects. */
-  store: ExecutionStore;
+  store: Pick<ExecutionStore, 'transition'>;
   /** Deletes a finished Execution if it is still the one described. */
   deleteExecution: (namespace: string, name: string, uid: string) => Promise<unknown>;
-  pools: RunnerPools;
+  /** The dispatcher of each RunnerPool (runner-pools.ts). */
+  pools: { get(key: string, executionsPerPod: number): Dispatcher };
   /**
    * How runner pods ended (the pod informer's view): an execution whose runner was lost ends
    * `OutOfMemory` when its pod was killed at its memory limit. Absent: every loss is RunnerLost.
@@ -71,13 +78,21 @@ export interface ExecutionReconcilerOptions {
   requeue?: (key: string) => void;
   now?: () => Date;
   log?: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /**
+   * With an egress broker: mints the run's egress token (cluster/egress-token.ts), carried in the
+   * run message to the pod. Absent: runs carry none (pods perform their own requests).
+   */
+  egressKey?: Pick<EgressTokenKey, 'mint'>;
 }
+
+/** What the reconciler uses of a RunnerPool's dispatcher ({@link NatsRunnerPool}). */
+export type Dispatcher = Pick<NatsRunnerPool, 'run' | 'adopt'>;
 
 /** A RunnerPool object and the dispatcher to its pods. */
 interface PoolRef {
   key: string;
   object: RunnerPoolObject;
-  runners: NatsRunnerPool;
+  runners: Dispatcher;
 }
 
 /** How long to wait before looking again for a RunnerPool that does not exist. */
@@ -130,10 +145,20 @@ export class ExecutionReconciler implements Reconciler {
 
   /**
    * Stops following executions (leadership ended) without touching them: they keep running on
-   * their pods, and the next leader adopts them. Nothing more is written from here.
+   * their pods, and the next leader adopts them. Nothing more is written or sent from here.
    */
   stopAll(): void {
     this.#stopped = true;
+  }
+
+  /**
+   * Runs while this process leads, as a part of its manager: when leadership ends it stops
+   * ({@link stopAll}) before the Lease is released, so no run is sent once another controller
+   * may be sending runs to the same pods.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    await aborted(signal);
+    this.stopAll();
   }
 
   #pool(execution: Execution): PoolRef | undefined {
@@ -150,18 +175,22 @@ export class ExecutionReconciler implements Reconciler {
     // moved it (a cancel, another controller) owns the next step, not this run.
     let claimLost = false;
     let runner = record.runner;
+    const hooks: RunHooks = {
+      assigned: async (chosen) => {
+        if (this.#stopped) return false;
+        // Set already: the runner before refused the run (its pod's claim), this one takes it.
+        const reassigned = runner !== undefined;
+        runner = chosen;
+        const ok = await this.#assign(execution, record, chosen, reassigned);
+        claimLost = !ok;
+        // Leadership ended meanwhile: not sent; the next leader adopts it and, as its pod never
+        // got it, sends it once.
+        return ok && !this.#stopped;
+      },
+    };
     const run =
       record.status === 'queued'
-        ? pool.runners.run(req, () => {}, abort.signal, {
-            assigned: async (chosen) => {
-              // Set already: the runner before refused the run (its pod's claim), this one takes it.
-              const reassigned = runner !== undefined;
-              runner = chosen;
-              const ok = await this.#assign(execution, record, chosen, reassigned);
-              claimLost = !ok;
-              return ok;
-            },
-          })
+        ? pool.runners.run(req, () => {}, abort.signal, hooks)
         : record.runner === undefined
           ? Promise.resolve(lostUnassigned(record))
           : pool.runners.adopt(
@@ -170,6 +199,7 @@ export class ExecutionReconciler implements Reconciler {
               Date.parse(record.startedAt ?? record.createdAt),
               abort.signal,
               record.namespace,
+              hooks,
             );
     void run
       .then(async (outcome) => {
@@ -189,8 +219,18 @@ export class ExecutionReconciler implements Reconciler {
   }
 
   #request(execution: Execution, record: ExecutionRecord): RunRequest {
+    const executionId = `${record.namespace}/${record.id}`;
+    const timeoutMs = record.limits.timeoutSeconds * 1000;
+    const egressKey = this.#opts.egressKey;
     return {
-      executionId: `${record.namespace}/${record.id}`,
+      ...(egressKey && {
+        egressToken: egressKey.mint({
+          namespace: record.namespace,
+          executionId,
+          expiresAt: this.#now().getTime() + timeoutMs + EGRESS_TOKEN_GRACE_MS,
+        }),
+      }),
+      executionId,
       code: record.code,
       language: record.language,
       heapMb: record.limits.heapMemoryMaxMb,
@@ -214,12 +254,15 @@ export class ExecutionReconciler implements Reconciler {
     reassigned = false,
   ): Promise<boolean> {
     const now = this.#now();
+    // The scheduler's binding, from the cache: the pod announced itself, so it is bound already.
+    const runnerNode = this.#opts.runnerPods?.get(`${this.#opts.poolNamespace}/${runner}`)?.spec?.nodeName;
     const started = reassigned
-      ? await this.#opts.store.transition(record.namespace, record.id, ['running'], { runner })
+      ? await this.#opts.store.transition(record.namespace, record.id, ['running'], { runner, runnerNode })
       : await this.#opts.store.transition(record.namespace, record.id, ['queued'], {
           status: 'running',
           startedAt: now.toISOString(),
           runner,
+          runnerNode,
         });
     if (started && !reassigned)
       this.#opts.observer?.assigned(execution, runner, now.getTime() - Date.parse(record.createdAt));

@@ -18,6 +18,7 @@ import { Mcpv8Error } from '../../core/errors.ts';
 import { LIVE_HEAP_RSS_SHARE } from '../../local/child-runner-pool.ts';
 import type { RunnerOptions } from '../../runner/runner-process.ts';
 import { DEFAULT_TMP_SIZE, memoryLimitBytes, resourcesFor } from './runner-pod-resources.ts';
+import { EGRESS_KEY_ENV } from '../../cluster/egress-token.ts';
 
 /** Label every runner pod carries: the name of its pool (the pod informer selects on its key). */
 export const RUNNER_POOL_LABEL = 'mcpv8.dev/runner-pool';
@@ -208,4 +209,5 @@ function runnerPodSpec(pool: RunnerPool, settings: RunnerPodSettings, env: V1Env
 }
 
 /** Env the controller sets itself; a same-named entry in the settings would shadow it. */
-const RESERVED_ENV = new Set(['POD_NAME', 'POD_NAMESPACE', RUNNER_OPTIONS_ENV]);
+// The egress key mints capabilities for any tenant: never handed to a pod, whatever the settings say.
+const RESERVED_ENV = new Set(['POD_NAME', 'POD_NAMESPACE', RUNNER_OPTIONS_ENV, EGRESS_KEY_ENV]);

@@ -1,29 +1,16 @@
 /**
  * Cluster mode's authentication: a caller presents a Kubernetes ServiceAccount token; the gateway
  * asks the API server who it is (TokenReview, with the gateway's own credentials) and maps
- * `system:serviceaccount:<ns>:<sa>` to tenant namespace `<ns>`. When tenants are configured
- * (MCP_V8_TENANTS, as the chart renders `tenants`), only the listed namespaces and ServiceAccounts
- * are served. Reviews that authenticated are cached briefly, keyed by the token's SHA-256, so a
- * busy client costs one review per TTL; a token is never stored or logged.
+ * `system:serviceaccount:<ns>:<sa>` to namespace `<ns>`, which must be a tenant the gateway
+ * serves ({@link Tenancy}: named by list or by namespace labels; none named, none served).
+ * Reviews that authenticated are cached briefly, keyed by the token's SHA-256, so a busy client
+ * costs one review per TTL; a token is never stored or logged.
  */
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { z } from 'zod';
 import { Mcpv8Error, isMcpv8Error } from '../../core/index.ts';
 import { requestOptions, reuseConnections } from '../../cluster/kube-request.ts';
 import { tokenDigest, type Authenticator, type Caller } from './authenticator.ts';
-
-const DnsLabel = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label');
-
-/** One tenant: a namespace, and the ServiceAccounts in it that may call (absent or empty: any). */
-export const TenantSchema = z.object({
-  namespace: DnsLabel,
-  serviceAccounts: z.array(z.string().min(1).max(253)).optional(),
-});
-export type Tenant = z.infer<typeof TenantSchema>;
-export const TenantListSchema = z.array(TenantSchema);
+import type { Tenancy } from './tenancy.ts';
 
 /** What a TokenReview said about a token. */
 export interface ReviewResult {
@@ -36,8 +23,8 @@ export type ReviewToken = (token: string) => Promise<ReviewResult>;
 
 export interface TokenReviewAuthenticatorOptions {
   review: ReviewToken;
-  /** Allowed tenants; empty or absent: every ServiceAccount maps to its own namespace. */
-  tenants?: readonly Tenant[];
+  /** Which namespaces (and ServiceAccounts) are tenants; an unconfigured one refuses every caller. */
+  tenancy: Tenancy;
   /** How long an authenticated review is trusted, ms (default 30 s). */
   cacheTtlMs?: number;
   /** Most cached reviews (default 10 000). */
@@ -50,7 +37,7 @@ const SA_PREFIX = 'system:serviceaccount:';
 /** {@link Authenticator} backed by Kubernetes TokenReview. */
 export class TokenReviewAuthenticator implements Authenticator {
   readonly #review: ReviewToken;
-  readonly #tenants: ReadonlyMap<string, ReadonlySet<string> | undefined> | undefined;
+  readonly #tenancy: Tenancy;
   readonly #ttl: number;
   readonly #max: number;
   readonly #now: () => number;
@@ -59,16 +46,7 @@ export class TokenReviewAuthenticator implements Authenticator {
 
   constructor(opts: TokenReviewAuthenticatorOptions) {
     this.#review = opts.review;
-    const tenants = opts.tenants ?? [];
-    this.#tenants =
-      tenants.length === 0
-        ? undefined
-        : new Map(
-            tenants.map((t) => [
-              t.namespace,
-              t.serviceAccounts && t.serviceAccounts.length > 0 ? new Set(t.serviceAccounts) : undefined,
-            ]),
-          );
+    this.#tenancy = opts.tenancy;
     this.#ttl = opts.cacheTtlMs ?? 30_000;
     this.#max = opts.cacheMax ?? 10_000;
     this.#now = opts.now ?? Date.now;
@@ -76,7 +54,9 @@ export class TokenReviewAuthenticator implements Authenticator {
 
   async authenticate(token: string | undefined): Promise<Caller> {
     if (token === undefined || token.length === 0) throw new Mcpv8Error('MCPV8_ERR_AUTH_REQUIRED');
-    return this.#map(await this.#username(token));
+    const caller = this.#caller(await this.#username(token));
+    await this.#tenancy.admit(caller.namespace, caller.account);
+    return { namespace: caller.namespace, subject: caller.subject };
   }
 
   /** Number of cached reviews (for tests and metrics). */
@@ -106,24 +86,14 @@ export class TokenReviewAuthenticator implements Authenticator {
     return result.username;
   }
 
-  #map(username: string): Caller {
+  /** The ServiceAccount a username names. @throws MCPV8_ERR_AUTH_FORBIDDEN for any other user */
+  #caller(username: string): Caller & { account: string } {
     const parts = username.startsWith(SA_PREFIX) ? username.slice(SA_PREFIX.length).split(':') : [];
     const [namespace, account] = parts;
     if (parts.length !== 2 || !namespace || !account) {
       throw new Mcpv8Error('MCPV8_ERR_AUTH_FORBIDDEN', ['only ServiceAccount tokens map to a tenant']);
     }
-    if (this.#tenants) {
-      if (!this.#tenants.has(namespace)) {
-        throw new Mcpv8Error('MCPV8_ERR_AUTH_FORBIDDEN', [`namespace ${namespace} is not a tenant here`]);
-      }
-      const accounts = this.#tenants.get(namespace);
-      if (accounts && !accounts.has(account)) {
-        throw new Mcpv8Error('MCPV8_ERR_AUTH_FORBIDDEN', [
-          `ServiceAccount ${account} is not allowed for tenant ${namespace}`,
-        ]);
-      }
-    }
-    return { namespace, subject: username };
+    return { namespace, account, subject: username };
   }
 }
 

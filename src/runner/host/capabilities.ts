@@ -7,11 +7,16 @@ import type { RunnerOptions } from '../runner-process.ts';
 import type { CapabilityHandler, HostCapability } from './host-capability.ts';
 import { createFsCapability } from './fs-capability.ts';
 import { createFetchCapability } from './fetch-capability.ts';
+import type { RunnerEgress } from './egress.ts';
 
-export function buildCapabilities(opts: RunnerOptions, policy: PolicyEngine | undefined): HostCapability[] {
+export function buildCapabilities(
+  opts: RunnerOptions,
+  policy: PolicyEngine | undefined,
+  egress?: RunnerEgress,
+): HostCapability[] {
   const capabilities: HostCapability[] = [];
   if (policy?.has('filesystem')) capabilities.push(createFsCapability(opts.filesystem, policy));
-  if (policy?.has('fetch')) capabilities.push(createFetchCapability(opts.fetch, policy));
+  if (policy?.has('fetch')) capabilities.push(createFetchCapability(opts.fetch, policy, undefined, egress));
   return capabilities;
 }
 

@@ -10,6 +10,7 @@ import { exchange } from './fetch-exchange.ts';
 import {
   FetchAbortPayloadSchema,
   parseFetchPayload,
+  fetchPolicyInput,
   parsePayload,
   type FetchRequest,
 } from './fetch-request.ts';
@@ -17,6 +18,7 @@ import type { BodyBudget, FetchResult } from './fetch-response.ts';
 import { HeaderInjector, HeaderRulesSchema } from './header-rules.ts';
 import { SandboxFacingError, type CapabilityHandler, type HostCapability } from './host-capability.ts';
 import { Redactor } from './redaction.ts';
+import type { RunnerEgress } from './egress.ts';
 
 const MiB = 1024 * 1024;
 
@@ -57,13 +59,16 @@ export const FetchOptionsSchema = z
 export type FetchOptions = z.input<typeof FetchOptionsSchema>;
 
 /**
- * The fetch capability for a runner.
+ * The fetch capability for a runner. With `egress`, requests are performed by the egress broker
+ * (which applies its own policy and header rules) after this runner's policy allowed the first
+ * hop; without, here.
  * @throws Mcpv8Error MCPV8_ERR_CONFIG_INVALID when `options` are invalid (no value is quoted).
  */
 export function createFetchCapability(
   options: FetchOptions | undefined,
   policy: PolicyEngine,
   fetchImpl: typeof fetch = (input, init) => globalThis.fetch(input, init),
+  egress?: RunnerEgress,
 ): HostCapability {
   const parsed = FetchOptionsSchema.safeParse(options ?? {});
   if (!parsed.success) {
@@ -76,22 +81,37 @@ export function createFetchCapability(
   return {
     name: 'fetch',
     ops: ['fetch', 'fetch.abort'],
-    forExecution: ({ deadline }): CapabilityHandler => {
+    forExecution: ({ executionId, deadline }): CapabilityHandler => {
       const execution = new FetchExecution(limits, deadline, (req, budget, signal) =>
-        exchange(req, {
-          policy,
-          injector,
-          maxRedirects: limits.maxRedirects,
-          budget,
-          signal,
-          scrub,
-          fetch: fetchImpl,
-        }),
+        egress
+          ? viaBroker(egress, executionId, policy, req, budget, signal)
+          : exchange(req, {
+              policy,
+              injector,
+              maxRedirects: limits.maxRedirects,
+              budget,
+              signal,
+              scrub,
+              fetch: fetchImpl,
+            }),
       );
       return (op, payload, signal) =>
         op === 'fetch.abort' ? execution.abort(payload) : execution.fetch(payload, signal);
     },
   };
+}
+
+/** One request through the broker, once this runner's own policy allowed what the code asked. */
+async function viaBroker(
+  egress: RunnerEgress,
+  executionId: string,
+  policy: PolicyEngine,
+  req: FetchRequest,
+  budget: BodyBudget,
+  signal: AbortSignal,
+): Promise<FetchResult> {
+  await policy.authorize('fetch', fetchPolicyInput(req.url, req.method, req.headers), signal);
+  return egress.fetch(executionId, req, budget, signal);
 }
 
 type Perform = (req: FetchRequest, budget: BodyBudget, signal: AbortSignal) => Promise<FetchResult>;

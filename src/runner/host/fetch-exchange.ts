@@ -113,7 +113,7 @@ function failed(ctx: ExchangeContext, method: string, url: URL, reason: string):
 }
 
 /** The most telling part of an error: undici hides the system error (ECONNREFUSED…) in `cause`. */
-function reasonOf(err: unknown): string {
+export function reasonOf(err: unknown): string {
   const inner: unknown = err instanceof Error && err.cause !== undefined ? err.cause : err;
   return inner instanceof Error ? inner.message : String(inner);
 }

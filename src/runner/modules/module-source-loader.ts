@@ -219,7 +219,8 @@ export class ModuleSourceLoader {
       try {
         res = await this.#fetch(url, { redirect: 'manual', signal, headers: REQUEST_HEADERS });
       } catch (err) {
-        if (signal.aborted) throw err;
+        // An Mcpv8Error is a refusal already made (an egress broker's policy answer): kept as is.
+        if (signal.aborted || err instanceof Mcpv8Error) throw err;
         throw new Mcpv8Error(
           'MCPV8_ERR_MODULE_FETCH_FAILED',
           [spec, `GET ${url.href} failed: ${cause(err)}`],

@@ -6,7 +6,8 @@
  * Secrets never come from flags (any process on the node can read argv): the NATS token only from
  * MCP_V8_NATS_TOKEN, S3 credentials only from the AWS SDK's chain (AWS_* env, profile, IMDS),
  * runner options (fetch header rules) from a mounted file or MCPV8_RUNNER_OPTIONS. Messages never
- * echo a value that may hold one.
+ * echo a value that may hold one. With an egress broker (MCP_V8_EGRESS_URL) the pod holds no
+ * header rules at all: the broker performs its requests.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ import { DEFAULT_RUNNER_SUBJECT_PREFIX } from '../../cluster/runner-subjects.ts'
 import { assertSubjectPrefix } from '../../cluster/nats-tokens.ts';
 import { DEFAULT_RUNNER_OPTIONS, type RunnerOptions } from '../runner-process.ts';
 import type { S3Settings } from '../../cluster/s3-client.ts';
+import { EGRESS_URL_ENV } from '../../cluster/egress-protocol.ts';
 
 /** Env var holding the runner options as JSON; deleted once read. */
 export const RUNNER_OPTIONS_ENV = 'MCPV8_RUNNER_OPTIONS';
@@ -203,7 +205,7 @@ export function readRunnerOptions(file: string | undefined, env: NodeJS.ProcessE
       `--options-file cannot be read (${(err as { code?: string }).code ?? 'error'})`,
     );
   }
-  if (text === undefined || text.trim() === '') return DEFAULT_RUNNER_OPTIONS;
+  if (text === undefined || text.trim() === '') return withEgress(DEFAULT_RUNNER_OPTIONS, env);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -212,5 +214,22 @@ export function readRunnerOptions(file: string | undefined, env: NodeJS.ProcessE
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new RunnerConfigError('runner options must be a JSON object');
-  return { ...DEFAULT_RUNNER_OPTIONS, ...(parsed as Partial<RunnerOptions>) };
+  return withEgress({ ...DEFAULT_RUNNER_OPTIONS, ...(parsed as Partial<RunnerOptions>) }, env);
+}
+
+/**
+ * The options with the egress broker of MCP_V8_EGRESS_URL, when set. Header rules then belong to
+ * the broker: a pod given some anyway is misconfigured (the point is that it holds no secrets).
+ */
+function withEgress(options: RunnerOptions, env: NodeJS.ProcessEnv): RunnerOptions {
+  const url = envStr(env, EGRESS_URL_ENV);
+  if (url === undefined) return options;
+  const parsed = URL.parse(url);
+  if (parsed === null || !/^https?:$/.test(parsed.protocol) || parsed.username || parsed.password)
+    throw new RunnerConfigError(`${EGRESS_URL_ENV} must be an http(s) URL without credentials`);
+  if ((options.fetch.headerRules?.length ?? 0) > 0)
+    throw new RunnerConfigError(
+      `fetch header rules are configured on the egress broker, not on a runner given ${EGRESS_URL_ENV}`,
+    );
+  return { ...options, egressUrl: url };
 }

@@ -34,6 +34,12 @@ export interface PodRunsDeps {
   warn: (message: string) => void;
 }
 
+/** What a pod has committed itself to (see {@link PodRuns.claim}). */
+export interface PodClaim {
+  admitted: number;
+  tenant?: string;
+}
+
 export class PodRuns {
   readonly #deps: PodRunsDeps;
   /** Received, oldest first (bounded): each is run at most once. */
@@ -59,6 +65,14 @@ export class PodRuns {
 
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /**
+   * The pod's claim, as it announces it: runs admitted over its life, and the tenant it is bound
+   * to (none before its first run).
+   */
+  get claim(): PodClaim {
+    return { admitted: this.#admitted, ...(this.#tenant !== undefined && { tenant: this.#tenant }) };
   }
 
   /** From now on runs are refused; those received run to their end. */

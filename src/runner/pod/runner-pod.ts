@@ -81,8 +81,6 @@ class RunnerPod {
   readonly #runner: RunnerProcess<PodRunMessage>;
   readonly #outcomes: OutcomePublisher;
   readonly #runs: PodRuns;
-  /** What the runner said it runs in its last heartbeat. */
-  #running = 0;
 
   constructor(
     nc: NatsConnection,
@@ -108,7 +106,11 @@ class RunnerPod {
       heaps,
       publish: (namespace, msg) => this.#outcomes.publish(namespace, msg),
       report: (msg) => this.#report(msg),
-      onDone: (executionId) => this.#runs.done(executionId),
+      onDone: (executionId) => {
+        this.#runs.done(executionId);
+        // Idle again, said at once: a spent pod is discarded as soon as it runs nothing.
+        this.#announce();
+      },
     });
     this.#runner = new RunnerProcess(options, host, exitOnCatastrophicError);
     this.#runs = new PodRuns({
@@ -151,13 +153,19 @@ class RunnerPod {
       return;
     }
     const msg = parsed.data;
-    if (msg.type === 'cancel') this.#runs.cancel(msg.executionId);
-    else this.#runs.receive(msg);
+    if (msg.type === 'cancel') return this.#runs.cancel(msg.executionId);
+    const admitted = this.#runs.claim.admitted;
+    this.#runs.receive(msg);
+    // A new claim is told at once, not at the next heartbeat: any other pool (a controller
+    // taking over) stops sending this pod what it would refuse.
+    if (this.#runs.claim.admitted !== admitted) this.#announce();
   }
 
-  /** Ready and heartbeats: to the pool on `.out`, and announced to whoever takes over. */
+  /**
+   * Ready and heartbeats: to the pool on `.out`, and announced to whoever takes over (a pool gives
+   * a runner no work before it has heard its claim in an announcement).
+   */
   #report(msg: RunnerOutMessage): void {
-    if (msg.type === 'heartbeat') this.#running = msg.running;
     this.#publish(this.#subjects.out, msg);
     this.#announce();
   }
@@ -166,9 +174,12 @@ class RunnerPod {
     const a: RunnerAnnouncement = {
       runnerId: this.#config.runnerId,
       pid: process.pid,
-      running: this.#running,
+      // Every run the runner runs is in flight from its receipt until its outcome is out: what the
+      // pod has in hand, at least what the runner runs.
+      running: this.#runs.inFlight.size,
       draining: this.#runs.draining,
       executions: [...this.#runs.inFlight].slice(0, MAX_ANNOUNCED),
+      ...this.#runs.claim,
     };
     this.#publish(heartbeatSubject(this.#config.subjectPrefix), a);
   }

@@ -1,6 +1,6 @@
 // TokenReviewAuthenticator without a cluster: the review is a fake, so the mapping of usernames
-// to tenants, the tenant allow-list, the cache (TTL, bound, keyed by digest) and the failure
-// codes can be checked exactly.
+// to tenants, the tenancy check (tenancy.test.ts covers its rules), the cache (TTL, bound, keyed
+// by digest) and the failure codes can be checked exactly.
 import { describe, expect, it } from 'vitest';
 import { isMcpv8Error } from '../../../src/core/index.ts';
 import {
@@ -8,6 +8,7 @@ import {
   type ReviewResult,
   type TokenReviewAuthenticatorOptions,
 } from '../../../src/gateway/auth/token-review.ts';
+import { Tenancy } from '../../../src/gateway/auth/tenancy.ts';
 import { StaticTokenAuthenticator, bearerToken } from '../../../src/gateway/auth/authenticator.ts';
 
 const USERS: Record<string, string> = {
@@ -26,6 +27,7 @@ function fake(over: Partial<TokenReviewAuthenticatorOptions> = {}) {
       const username = USERS[token];
       return username ? { authenticated: true, username } : { authenticated: false };
     },
+    tenancy: new Tenancy({ tenants: [{ namespace: 'team-a' }, { namespace: 'team-b' }] }),
     now: () => clock,
     ...over,
   });
@@ -43,7 +45,7 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 describe('TokenReviewAuthenticator', () => {
-  it('maps a ServiceAccount to its namespace', async () => {
+  it('maps a ServiceAccount of a tenant to its namespace', async () => {
     const { auth } = fake();
     await expect(auth.authenticate('tok-a')).resolves.toEqual({
       namespace: 'team-a',
@@ -60,15 +62,20 @@ describe('TokenReviewAuthenticator', () => {
     expect(await code(auth.authenticate('tok-user'))).toBe('MCPV8_ERR_AUTH_FORBIDDEN');
   });
 
-  it('serves only listed tenants and ServiceAccounts when tenants are configured', async () => {
-    const { auth } = fake({ tenants: [{ namespace: 'team-a', serviceAccounts: ['agent'] }] });
+  it('serves only the tenants and ServiceAccounts its tenancy names', async () => {
+    const tenancy = new Tenancy({ tenants: [{ namespace: 'team-a', serviceAccounts: ['agent'] }] });
+    const { auth } = fake({ tenancy });
     expect(await code(auth.authenticate('tok-a'))).toBe('ok');
     expect(await code(auth.authenticate('tok-a2'))).toBe('MCPV8_ERR_AUTH_FORBIDDEN');
     expect(await code(auth.authenticate('tok-b'))).toBe('MCPV8_ERR_AUTH_FORBIDDEN');
-    // No ServiceAccount list: any account of the namespace.
-    const open = fake({ tenants: [{ namespace: 'team-a' }] }).auth;
-    expect(await code(open.authenticate('tok-a2'))).toBe('ok');
-    expect(await code(open.authenticate('tok-b'))).toBe('MCPV8_ERR_AUTH_FORBIDDEN');
+  });
+
+  it('refuses every valid token when no tenant is configured', async () => {
+    const { auth } = fake({ tenancy: new Tenancy() });
+    const err: unknown = await auth.authenticate('tok-a').catch((e: unknown) => e);
+    expect(isMcpv8Error(err, 'MCPV8_ERR_AUTH_FORBIDDEN')).toBe(true);
+    expect((err as Error).message).toContain('no tenant is configured');
+    expect(await code(auth.authenticate('tok-b'))).toBe('MCPV8_ERR_AUTH_FORBIDDEN');
   });
 
   it('caches authenticated reviews for the TTL, never failed ones', async () => {
@@ -102,6 +109,7 @@ describe('TokenReviewAuthenticator', () => {
   it('reports an unreachable API server as retryable MCPV8_ERR_AUTH_UNAVAILABLE', async () => {
     const auth = new TokenReviewAuthenticator({
       review: () => Promise.reject(new Error('connect ECONNREFUSED')),
+      tenancy: new Tenancy({ tenants: [{ namespace: 'team-a' }] }),
     });
     const err: unknown = await auth.authenticate('tok-a').catch((e: unknown) => e);
     expect(isMcpv8Error(err, 'MCPV8_ERR_AUTH_UNAVAILABLE')).toBe(true);
