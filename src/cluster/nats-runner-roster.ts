@@ -153,12 +153,16 @@ export class RunnerRoster {
   }
 
   /**
-   * Notes the claim `r`'s pod announced. Its binding is the pod's word (the pod refuses any other
-   * tenant's run whatever the pool believes); its admitted runs count towards `runsPerRunner`.
+   * Notes the claim `r`'s pod announced; its admitted runs count towards `runsPerRunner`. Its
+   * binding is taken only while the pool knows none: a pod never moves itself to another tenant
+   * (code that escaped its isolate could say anything), so a word that contradicts the binding
+   * the pool holds retires it instead.
    */
   noteClaim(r: Runner, claim: RunnerClaim): void {
     r.claim = claim;
-    if (claim.tenant !== undefined) r.tenant = claim.tenant;
+    if (claim.tenant === undefined) return;
+    if (r.tenant === undefined) r.tenant = claim.tenant;
+    else if (r.tenant !== claim.tenant) r.spent = true;
   }
 
   /** A run was sent to `r` (it binds to the run's tenant, as the pod does on its first). */
@@ -174,12 +178,14 @@ export class RunnerRoster {
   }
 
   /**
-   * `r` refused a run: it is bound to `tenant` when it said so, else used up (retired once idle).
-   * The run does not count against it.
+   * `r` refused a run, which does not count against it: it is used up (retired once idle), or
+   * bound to `tenant` — taken only when nothing but the refused run bound it here (a pod the pool
+   * gave no other run and heard no binding from); a pod that contradicts what the pool knows is
+   * retired rather than moved to another tenant.
    */
   refused(r: Runner, tenant: string | undefined): void {
     r.runs--;
-    if (tenant !== undefined) r.tenant = tenant;
+    if (tenant !== undefined && r.runs === 0 && r.claim?.tenant === undefined) r.tenant = tenant;
     else r.spent = true;
   }
 

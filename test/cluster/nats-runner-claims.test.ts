@@ -86,16 +86,40 @@ describe('runner claims in the NATS pool', () => {
     expect(fresh.tenant).toBeUndefined();
   });
 
-  it('takes the pod’s word for its binding over the run the pool sent it', () => {
-    const { runners, ready } = roster();
+  it('retires, never rebinds, a pod whose word contradicts the binding the pool holds', () => {
+    const { runners, ready, retired } = roster();
     const r = ready('pod-a', { admitted: 0 });
     runners.sent(r, 'ns-a');
-    // Another controller's run of ns-b reached the pod first.
-    ready('pod-a', { admitted: 1, tenant: 'ns-b' });
-    expect(r.tenant).toBe('ns-b');
+    // The pod now says it runs for ns-b: another controller's run reached it first, or code that
+    // escaped its isolate wants ns-b's runs. Either way it gets neither tenant's runs again.
+    ready('pod-a', { admitted: 1, tenant: 'ns-b', running: 1 });
+    expect(r.tenant).toBe('ns-a');
     runners.refused(r, 'ns-b');
     expect(runners.free(undefined, 'ns-a')).toBeUndefined();
-    expect(runners.free(undefined, 'ns-b')).toBe(r);
+    expect(runners.free(undefined, 'ns-b')).toBeUndefined();
+    ready('pod-a', { admitted: 1, tenant: 'ns-b', running: 0 });
+    expect(retired).toEqual(['pod-a']);
+  });
+
+  it('takes a pod’s binding only while it knows none, and never a refusal’s after a run was taken', () => {
+    const { runners, ready } = roster();
+    // A pool that takes over learns the binding from the pod.
+    const known = ready('pod-a', { admitted: 1, tenant: 'ns-a' });
+    expect(runners.free(undefined, 'ns-a')).toBe(known);
+    // A pod the pool gave nothing else and heard no binding from: its refusal names its tenant.
+    const fresh = ready('pod-b', { admitted: 0 });
+    runners.sent(fresh, 'ns-c');
+    runners.refused(fresh, 'ns-d');
+    expect(fresh.tenant).toBe('ns-d');
+    expect(runners.usedUp(fresh)).toBe(false);
+    // A pod that took a run of ns-a and then refuses one of ns-a "for ns-b" is retired.
+    const liar = ready('pod-c', { admitted: 0 });
+    runners.sent(liar, 'ns-a');
+    ready('pod-c', { admitted: 1, tenant: 'ns-a' });
+    runners.sent(liar, 'ns-a');
+    runners.refused(liar, 'ns-b');
+    expect(liar.tenant).toBe('ns-a');
+    expect(runners.usedUp(liar)).toBe(true);
   });
 
   it('recycles an idle runner bound to another tenant only once every claim is known', () => {

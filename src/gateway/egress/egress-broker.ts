@@ -210,10 +210,12 @@ export class EgressBroker {
       throw new Mcpv8Error('MCPV8_ERR_POLICY_DENIED', ['module download', 'only http(s) URLs']);
     if (url.username !== '' || url.password !== '')
       throw new Mcpv8Error('MCPV8_ERR_POLICY_DENIED', ['module download', 'URLs may not carry credentials']);
-    // As in embedded mode: without a modules policy, downloads are not restricted by one.
+    // Unlike embedded mode, no modules policy means no downloads: the broker sits inside the
+    // cluster and reaches what runner pods cannot (the API server, NATS, cloud metadata).
     const policy = this.#opts.policy;
-    if (policy?.has('modules'))
-      await policy.authorize('modules', urlPolicyInput('import', url, 'GET', {}), signal);
+    if (!policy?.has('modules'))
+      throw new Mcpv8Error('MCPV8_ERR_POLICY_UNCONFIGURED', ['module download', 'modules']);
+    await policy.authorize('modules', urlPolicyInput('import', url, 'GET', {}), signal);
     const headers: Record<string, string> = {};
     for (const name of MODULE_HEADERS) {
       const value = req.headers[name];

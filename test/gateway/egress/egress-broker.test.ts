@@ -223,6 +223,27 @@ describe('module downloads through the egress broker', () => {
     expect(err.code).toBe('MCPV8_ERR_POLICY_DENIED');
     expect(server.received.map((r) => r.path)).toEqual(['/public/redirect']);
   });
+
+  it('downloads nothing without a modules policy: the broker reaches more than a runner pod', async () => {
+    const fetchOnly = new EgressBroker({
+      key: KEY,
+      policy: { has: (c) => c === 'fetch', authorize: async () => {} },
+      headerRules: [],
+    });
+    const url = await fetchOnly.listen('127.0.0.1', 0);
+    try {
+      const c = new EgressClient(url);
+      c.enter(EXECUTION, token());
+      const before = server.received.length;
+      const err = await failure(
+        loader(c).load(`${server.origin}/public/hello`, undefined, new AbortController().signal),
+      );
+      expect(err.code).toBe('MCPV8_ERR_POLICY_UNCONFIGURED');
+      expect(server.received.length).toBe(before);
+    } finally {
+      await fetchOnly.close();
+    }
+  });
 });
 
 async function until(probe: () => boolean): Promise<void> {
