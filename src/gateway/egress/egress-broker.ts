@@ -140,8 +140,9 @@ export class EgressBroker {
     const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(limit)]);
     try {
       const body = await readText(req, MAX_REQUEST_CHARS);
-      if (route === 'fetch') await this.#fetchRoute(req, res, body, signal);
-      else await this.#moduleRoute(req, res, body, signal);
+      const policy = this.#opts.policy && forTenant(this.#opts.policy, claims.namespace);
+      if (route === 'fetch') await this.#fetchRoute(req, res, body, policy, signal);
+      else await this.#moduleRoute(req, res, body, policy, signal);
     } catch (err) {
       if (gone.signal.aborted) return;
       if (signal.aborted && !isMcpv8Error(err)) {
@@ -174,8 +175,13 @@ export class EgressBroker {
     return verified.claims;
   }
 
-  async #fetchRoute(req: IncomingMessage, res: ServerResponse, body: string, signal: AbortSignal) {
-    const policy = this.#opts.policy;
+  async #fetchRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: string,
+    policy: PolicyEngine | undefined,
+    signal: AbortSignal,
+  ) {
     if (!policy?.has('fetch')) throw new Mcpv8Error('MCPV8_ERR_POLICY_UNCONFIGURED', ['fetch', 'fetch']);
     const request = parseFetchPayload(body);
     const asked = Number(req.headers[EGRESS_HEADERS.maxResponseBytes]);
@@ -198,7 +204,13 @@ export class EgressBroker {
     res.end(json);
   }
 
-  async #moduleRoute(req: IncomingMessage, res: ServerResponse, body: string, signal: AbortSignal) {
+  async #moduleRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: string,
+    policy: PolicyEngine | undefined,
+    signal: AbortSignal,
+  ) {
     let hop: { url: string };
     try {
       hop = ModuleHopSchema.parse(JSON.parse(body));
@@ -212,7 +224,6 @@ export class EgressBroker {
       throw new Mcpv8Error('MCPV8_ERR_POLICY_DENIED', ['module download', 'URLs may not carry credentials']);
     // Unlike embedded mode, no modules policy means no downloads: the broker sits inside the
     // cluster and reaches what runner pods cannot (the API server, NATS, cloud metadata).
-    const policy = this.#opts.policy;
     if (!policy?.has('modules'))
       throw new Mcpv8Error('MCPV8_ERR_POLICY_UNCONFIGURED', ['module download', 'modules']);
     await policy.authorize('modules', urlPolicyInput('import', url, 'GET', {}), signal);
@@ -305,4 +316,15 @@ async function readText(req: IncomingMessage, maxBytes: number): Promise<string>
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, total).toString('utf8');
+}
+
+/**
+ * `policy` asked on behalf of `tenant`: every input carries `tenant` (the namespace the run's
+ * token names, never what the pod says), so one broker can hold tenants to different rules.
+ */
+function forTenant(policy: PolicyEngine, tenant: string): PolicyEngine {
+  return {
+    has: (category) => policy.has(category),
+    authorize: (category, input, signal) => policy.authorize(category, { ...input, tenant }, signal),
+  };
 }

@@ -207,6 +207,8 @@ describe('module downloads through the egress broker', () => {
     expect(source.source).toBe('hello');
     expect(source.hops).toHaveLength(2);
     expect(asked.filter((a) => a.category === 'modules')).toHaveLength(2);
+    // Each hop is asked for the tenant the run's token names.
+    expect(asked.map((a) => a.input.tenant)).toEqual(['team-a', 'team-a']);
     // Header rules are for fetch(): a module download carries none.
     expect(server.received.every((r) => r.headers['x-secret'] === undefined)).toBe(true);
   });
