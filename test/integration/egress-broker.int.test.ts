@@ -53,20 +53,16 @@ let nc: NatsConnection;
 let pod: ChildProcess;
 let dir: string;
 const key = new EgressTokenKey(KEY_TEXT);
-const outcomes = new Map<string, StoredOutcome>();
+/** Outcomes the pod published, each as a promise resolved when it arrives. */
+const outcomes = new Map<string, PromiseWithResolvers<StoredOutcome>>();
+const outcomeOf = (executionId: string) => {
+  let entry = outcomes.get(executionId);
+  if (!entry) outcomes.set(executionId, (entry = Promise.withResolvers<StoredOutcome>()));
+  return entry;
+};
 /** Every message the pod received on its `.in` subject, as bytes on the wire. */
 const received: string[] = [];
 let seq = 0;
-
-async function until<T>(probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Runs `code` on the pod as the controller sends it: with the run's egress token. */
 async function runCell(code: string): Promise<StoredOutcome['outcome']> {
@@ -74,7 +70,7 @@ async function runCell(code: string): Promise<StoredOutcome['outcome']> {
   const msg = clusterRun(NS, name, `const O = ${JSON.stringify(server.origin)};\n${code}`);
   msg.egressToken = key.mint({ namespace: NS, executionId: msg.executionId, expiresAt: Date.now() + 60_000 });
   nc.publish(runnerSubjects(PREFIX, POD).in, JSON.stringify(msg));
-  return (await until(() => outcomes.get(msg.executionId))).outcome;
+  return (await outcomeOf(msg.executionId).promise).outcome;
 }
 
 beforeAll(async () => {
@@ -114,7 +110,7 @@ beforeAll(async () => {
     callback: (err, m) => {
       if (err) return;
       const o = m.json<StoredOutcome>();
-      outcomes.set(o.executionId, o);
+      outcomeOf(o.executionId).resolve(o);
     },
   });
   nc.subscribe(runnerSubjects(PREFIX, POD).in, {
@@ -122,12 +118,8 @@ beforeAll(async () => {
       if (!err) received.push(m.string());
     },
   });
-  let announced = false;
-  nc.subscribe(heartbeatSubject(PREFIX), {
-    callback: () => {
-      announced = true;
-    },
-  });
+  const announced = Promise.withResolvers<void>();
+  nc.subscribe(heartbeatSubject(PREFIX), { callback: () => announced.resolve() });
   await nc.flush();
 
   const open = source(`egressint${run}/open`);
@@ -147,7 +139,7 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await until(() => (announced ? true : undefined), 60_000);
+  await announced.promise;
 });
 afterAll(async () => {
   if (pod && pod.exitCode === null && pod.signalCode === null) {
